@@ -1,0 +1,69 @@
+"""The ``mobilebert`` console command. Subcommands live in their own modules, imported lazily so that
+``mobilebert --help`` does not start TensorFlow."""
+from __future__ import annotations
+
+import argparse
+import importlib
+import os
+import sys
+
+# name -> (module, one-line help). Modules define configure(parser) and run(args) -> exit code.
+COMMANDS: dict[str, tuple[str, str]] = {
+    "info": ("mobilebert_tf.commands.info", "parameter and FLOP counts of a preset"),
+    "demo": ("mobilebert_tf.commands.demo", "the end-to-end demo (README's first command)"),
+    "create-vocab": ("mobilebert_tf.commands.create_vocab", "learn a WordPiece vocab from text files"),
+    "create-pretraining-data": ("mobilebert_tf.commands.create_pretraining_data",
+                                "MLM + NSP TFRecords from a text corpus"),
+    "squad-eval": ("mobilebert_tf.commands.squad_eval", "official SQuAD v1.1/v2.0 evaluation of predictions"),
+}
+
+# Errors that are the user's input, not our bug: print the message, no traceback.
+USER_ERRORS = ("ConfigError", "CheckpointError", "InputError", "DataError", "TokenizerError")
+
+
+def build_parser(load: str | None = None) -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="mobilebert", description="MobileBERT in TensorFlow/Keras: "
+                                     "models, data, distillation, TFLite export and benchmarks.")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name, (module, help_text) in COMMANDS.items():
+        p = sub.add_parser(name, help=help_text, description=help_text)
+        if name == load:
+            importlib.import_module(module).configure(p)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    command = next((a for a in argv if not a.startswith("-")), None)
+    if command is not None and command not in COMMANDS:
+        print(f"mobilebert: unknown command {command!r}; choose one of: {', '.join(COMMANDS)}", file=sys.stderr)
+        return 2
+    if command is not None:
+        try:
+            importlib.import_module(COMMANDS[command][0])
+        except ModuleNotFoundError as e:
+            if e.name == COMMANDS[command][0]:
+                print(f"mobilebert: command {command!r} is not available in this version", file=sys.stderr)
+                return 2
+            raise
+    parser = build_parser(load=command)
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return 0
+    module = importlib.import_module(COMMANDS[args.command][0])
+    try:
+        return int(module.run(args) or 0)
+    except (ValueError, FileNotFoundError, OSError) as e:
+        if type(e).__name__ in USER_ERRORS or isinstance(e, (FileNotFoundError, ValueError)):
+            print(f"mobilebert {args.command}: error: {e}", file=sys.stderr)
+            return 1
+        raise
+    except KeyboardInterrupt:
+        print(f"mobilebert {args.command}: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,196 @@
+"""MobileBertConfig: one frozen dataclass for every member of the family (students, teacher, BERT).
+
+Presets are data (``PRESETS``), not code paths. ``hidden_size`` is the width *between* blocks;
+``intra_bottleneck_size`` the width *inside* a block (see docs/architecture.md).
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+from typing import Any, Mapping
+
+NORMALIZATION_TYPES = ("no_norm", "layer_norm")
+ACTIVATIONS = ("relu", "gelu", "relu6", "gelu_new", "tanh")
+ATTENTION_MASK_MODES = ("google", "additive")
+
+
+class ConfigError(ValueError):
+    """A config field is unknown, missing or has an impossible value. The message names the field."""
+
+
+@dataclasses.dataclass(frozen=True)
+class MobileBertConfig:
+    """Hyper-parameters of a MobileBERT-family encoder.
+
+    ``use_bottleneck=False`` with ``trigram_input=False``, ``embedding_size == hidden_size`` and one
+    FFN gives standard post-LN BERT (the ``bert_base`` preset).
+    """
+
+    vocab_size: int = 30522
+    hidden_size: int = 512
+    embedding_size: int = 128
+    intra_bottleneck_size: int = 128
+    num_hidden_layers: int = 24
+    num_attention_heads: int = 4
+    intermediate_size: int = 512
+    num_feedforward_networks: int = 4
+    hidden_act: str = "relu"
+    normalization_type: str = "no_norm"
+    use_bottleneck: bool = True
+    use_bottleneck_attention: bool = False
+    key_query_shared_bottleneck: bool = True
+    trigram_input: bool = True
+    hidden_dropout_prob: float = 0.0
+    attention_probs_dropout_prob: float = 0.1
+    max_position_embeddings: int = 512
+    type_vocab_size: int = 2
+    initializer_range: float = 0.02
+    layer_norm_eps: float = 1e-12
+    classifier_activation: bool = False
+    attention_mask_mode: str = "google"
+    #: Google's quantization-friendly mask constant (scores * mask + (1 - mask) * value).
+    google_mask_value: float = -6.0
+
+    def __post_init__(self):
+        self.validate()
+
+    # ------------------------------------------------------------------ validation
+    def validate(self) -> None:
+        int_fields = ("vocab_size", "hidden_size", "embedding_size", "intra_bottleneck_size",
+                      "num_hidden_layers", "num_attention_heads", "intermediate_size",
+                      "num_feedforward_networks", "max_position_embeddings", "type_vocab_size")
+        for name in int_fields:
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ConfigError(f"config field '{name}' must be a positive integer, got {value!r}")
+        for name in ("use_bottleneck", "use_bottleneck_attention", "key_query_shared_bottleneck",
+                     "trigram_input", "classifier_activation"):
+            if not isinstance(getattr(self, name), bool):
+                raise ConfigError(f"config field '{name}' must be true/false, got {getattr(self, name)!r}")
+        for name in ("hidden_dropout_prob", "attention_probs_dropout_prob"):
+            value = getattr(self, name)
+            if not isinstance(value, (int, float)) or not 0.0 <= value < 1.0:
+                raise ConfigError(f"config field '{name}' must be in [0, 1), got {value!r}")
+        for name in ("initializer_range", "layer_norm_eps"):
+            value = getattr(self, name)
+            if not isinstance(value, (int, float)) or value <= 0:
+                raise ConfigError(f"config field '{name}' must be a positive number, got {value!r}")
+        if not isinstance(self.google_mask_value, (int, float)) or self.google_mask_value >= 0:
+            raise ConfigError(f"config field 'google_mask_value' must be negative, got {self.google_mask_value!r}")
+        if self.hidden_act not in ACTIVATIONS:
+            raise ConfigError(f"config field 'hidden_act' must be one of {ACTIVATIONS}, got {self.hidden_act!r}")
+        if self.normalization_type not in NORMALIZATION_TYPES:
+            raise ConfigError(f"config field 'normalization_type' must be one of {NORMALIZATION_TYPES}, "
+                              f"got {self.normalization_type!r}")
+        if self.attention_mask_mode not in ATTENTION_MASK_MODES:
+            raise ConfigError(f"config field 'attention_mask_mode' must be one of {ATTENTION_MASK_MODES}, "
+                              f"got {self.attention_mask_mode!r}")
+        if self.true_hidden_size % self.num_attention_heads:
+            field = "intra_bottleneck_size" if self.use_bottleneck else "hidden_size"
+            raise ConfigError(f"config field '{field}' ({self.true_hidden_size}) must be divisible by "
+                              f"'num_attention_heads' ({self.num_attention_heads})")
+        if self.use_bottleneck_attention and self.key_query_shared_bottleneck:
+            raise ConfigError("config fields 'use_bottleneck_attention' and 'key_query_shared_bottleneck' "
+                              "are mutually exclusive")
+        if not self.use_bottleneck and (self.use_bottleneck_attention or self.key_query_shared_bottleneck):
+            raise ConfigError("config field 'use_bottleneck' is false, so 'use_bottleneck_attention' and "
+                              "'key_query_shared_bottleneck' must be false too")
+        if self.embedding_size > self.hidden_size:
+            raise ConfigError(f"config field 'embedding_size' ({self.embedding_size}) must not exceed "
+                              f"'hidden_size' ({self.hidden_size}): the MLM head pads the output matrix "
+                              f"with hidden_size - embedding_size extra columns")
+
+    # ------------------------------------------------------------------ derived sizes
+    @property
+    def true_hidden_size(self) -> int:
+        """Width inside a block: ``intra_bottleneck_size`` with bottlenecks, else ``hidden_size``."""
+        return self.intra_bottleneck_size if self.use_bottleneck else self.hidden_size
+
+    @property
+    def attention_head_size(self) -> int:
+        return self.true_hidden_size // self.num_attention_heads
+
+    @property
+    def uses_embedding_transformation(self) -> bool:
+        return self.trigram_input or self.embedding_size != self.hidden_size
+
+    # ------------------------------------------------------------------ (de)serialization
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    def to_json(self, path: str | os.PathLike | None = None) -> str:
+        text = json.dumps(self.to_dict(), indent=2, sort_keys=True) + "\n"
+        if path is not None:
+            _atomic_write_text(path, text)
+        return text
+
+    @classmethod
+    def field_names(cls) -> tuple[str, ...]:
+        return tuple(f.name for f in dataclasses.fields(cls))
+
+    @classmethod
+    def from_dict(cls, values: Mapping[str, Any], *, source: str = "config") -> "MobileBertConfig":
+        if not isinstance(values, Mapping):
+            raise ConfigError(f"{source}: expected a JSON object, got {type(values).__name__}")
+        known = set(cls.field_names())
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise ConfigError(f"{source}: unknown config key(s) {', '.join(map(repr, unknown))}; "
+                              f"valid keys are: {', '.join(sorted(known))}")
+        return cls(**dict(values))
+
+    @classmethod
+    def from_json(cls, text_or_path: str | os.PathLike) -> "MobileBertConfig":
+        """Parse a JSON string, or read a JSON file when given a path."""
+        source = "config"
+        text = str(text_or_path)
+        if not text.lstrip().startswith("{"):
+            source = text
+            try:
+                with open(text, encoding="utf-8") as f:
+                    text = f.read()
+            except OSError as e:
+                raise ConfigError(f"cannot read config file {source}: {e.strerror}") from e
+        try:
+            values = json.loads(text)
+        except json.JSONDecodeError as e:
+            raise ConfigError(f"{source}: invalid JSON at line {e.lineno} column {e.colno}: {e.msg}") from e
+        return cls.from_dict(values, source=source)
+
+    def replace(self, **overrides) -> "MobileBertConfig":
+        unknown = sorted(set(overrides) - set(self.field_names()))
+        if unknown:
+            raise ConfigError(f"unknown config override(s) {', '.join(map(repr, unknown))}")
+        return dataclasses.replace(self, **overrides)
+
+    @classmethod
+    def from_preset(cls, name: str, **overrides) -> "MobileBertConfig":
+        if name not in PRESETS:
+            raise ConfigError(f"unknown preset {name!r}; choose one of: {', '.join(PRESETS)}")
+        return cls.from_dict({**PRESETS[name], **overrides}, source=f"preset {name!r}")
+
+
+def _atomic_write_text(path, text: str) -> None:
+    tmp = f"{path}.tmp-{os.getpid()}"
+    with open(tmp, "w", encoding="utf-8") as f:
+        f.write(text)
+    os.replace(tmp, path)
+
+
+# Presets: DESIGN.md section 1. Values not listed take the dataclass defaults (the `mobilebert` preset).
+PRESETS: dict[str, dict[str, Any]] = {
+    "mobilebert": {},
+    "mobilebert_tiny": dict(key_query_shared_bottleneck=False, use_bottleneck_attention=True,
+                            num_feedforward_networks=2),
+    "mobilebert_no_opt": dict(normalization_type="layer_norm", hidden_act="gelu"),
+    "mobilebert_qat": dict(hidden_act="relu6"),
+    "ib_bert_large": dict(intra_bottleneck_size=1024, intermediate_size=4096, num_feedforward_networks=1,
+                          key_query_shared_bottleneck=False, normalization_type="layer_norm",
+                          hidden_act="gelu", hidden_dropout_prob=0.1),
+    "bert_base": dict(hidden_size=768, embedding_size=768, intra_bottleneck_size=768, num_hidden_layers=12,
+                      num_attention_heads=12, intermediate_size=3072, num_feedforward_networks=1,
+                      hidden_act="gelu", normalization_type="layer_norm", use_bottleneck=False,
+                      key_query_shared_bottleneck=False, trigram_input=False, hidden_dropout_prob=0.1,
+                      classifier_activation=True),
+}

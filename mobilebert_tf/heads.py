@@ -1,0 +1,86 @@
+"""Task heads, separate from the encoder (pre-training MLM + NSP, classification/regression, span QA)."""
+from __future__ import annotations
+
+import tensorflow as tf
+import tf_keras as keras
+
+from mobilebert_tf.layers import PACKAGE, _ConfigLayer, _dense, get_activation, initializer
+
+
+@keras.utils.register_keras_serializable(package=PACKAGE)
+class MaskedLMHead(_ConfigLayer):
+    """MLM head: dense H->H + act + *real* LayerNorm (even in no_norm students), then logits against
+    ``[word_embeddings (V x E) | extra_output_weights (V x (H - E))]`` + bias.
+
+    ``call(sequence_output [B, S, H], word_embeddings [V, E])`` -> logits [B, S, V].
+    """
+
+    def __init__(self, config, **kwargs):
+        kwargs.setdefault("name", "mlm")
+        super().__init__(config, **kwargs)
+        c = self.config
+        self.transform = _dense(c, c.hidden_size, "transform", activation=get_activation(c.hidden_act))
+        self.transform_norm = keras.layers.LayerNormalization(epsilon=c.layer_norm_eps, name="transform_norm")
+
+    def build(self, input_shape):
+        c = self.config
+        extra = c.hidden_size - c.embedding_size
+        self.extra_output_weights = (self.add_weight(name="extra_output_weights", shape=(c.vocab_size, extra),
+                                                     initializer=initializer(c)) if extra else None)
+        self.output_bias = self.add_weight(name="output_bias", shape=(c.vocab_size,), initializer="zeros")
+        super().build(input_shape)
+
+    def call(self, sequence_output, word_embeddings):
+        h = self.transform_norm(self.transform(sequence_output))
+        matrix = word_embeddings
+        if self.extra_output_weights is not None:
+            matrix = tf.concat([word_embeddings, self.extra_output_weights], axis=1)  # [V, H]
+        return tf.matmul(h, matrix, transpose_b=True) + self.output_bias
+
+
+@keras.utils.register_keras_serializable(package=PACKAGE)
+class NSPHead(_ConfigLayer):
+    """Next-sentence prediction: pooled [B, H] -> logits [B, 2]."""
+
+    def __init__(self, config, **kwargs):
+        kwargs.setdefault("name", "nsp")
+        super().__init__(config, **kwargs)
+        self.seq_relationship = _dense(self.config, 2, "seq_relationship")
+
+    def call(self, pooled_output):
+        return self.seq_relationship(pooled_output)
+
+
+@keras.utils.register_keras_serializable(package=PACKAGE)
+class ClassificationHead(_ConfigLayer):
+    """Dropout 0.1 + dense: pooled [B, H] -> logits [B, num_labels] (num_labels 1 = regression)."""
+
+    def __init__(self, config, num_labels: int, dropout: float = 0.1, **kwargs):
+        kwargs.setdefault("name", "classifier_head")
+        super().__init__(config, **kwargs)
+        if not isinstance(num_labels, int) or num_labels < 1:
+            raise ValueError(f"num_labels must be a positive integer, got {num_labels!r}")
+        self.num_labels = num_labels
+        self.dropout_rate = dropout
+        self.dropout = keras.layers.Dropout(dropout, name="dropout")
+        self.classifier = _dense(self.config, num_labels, "classifier")
+
+    def call(self, pooled_output, training=False):
+        return self.classifier(self.dropout(pooled_output, training=training))
+
+    def get_config(self):
+        return {**super().get_config(), "num_labels": self.num_labels, "dropout": self.dropout_rate}
+
+
+@keras.utils.register_keras_serializable(package=PACKAGE)
+class SpanQAHead(_ConfigLayer):
+    """Per-token dense H -> 2 split into ``(start_logits, end_logits)``, each [B, S]."""
+
+    def __init__(self, config, **kwargs):
+        kwargs.setdefault("name", "qa_head")
+        super().__init__(config, **kwargs)
+        self.qa_outputs = _dense(self.config, 2, "qa_outputs")
+
+    def call(self, sequence_output):
+        logits = self.qa_outputs(sequence_output)
+        return logits[..., 0], logits[..., 1]

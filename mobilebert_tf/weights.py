@@ -1,0 +1,109 @@
+"""Weights by path, independent of how Keras happened to name variables at build time.
+
+A weight's name is the chain of sublayer names from the model down, then the weight's own name:
+``encoder/layer_0/attention/query/kernel``. Checkpoint converters and our own model directories
+(``weights.safetensors``) use these names.
+"""
+from __future__ import annotations
+
+import os
+from typing import Mapping
+
+import numpy as np
+import tensorflow as tf
+import tf_keras as keras
+
+
+class CheckpointError(ValueError):
+    """A checkpoint is unreadable or does not fit the model. The message lists the offending names."""
+
+
+def _own_name(variable: tf.Variable) -> str:
+    return variable.name.split("/")[-1].split(":")[0]
+
+
+def named_weights(layer: keras.layers.Layer, prefix: str = "") -> dict[str, tf.Variable]:
+    """All weights of a built layer keyed by path. Raises if two weights would share a name."""
+    out: dict[str, tf.Variable] = {}
+    for v in list(layer._trainable_weights) + list(layer._non_trainable_weights):
+        name = prefix + _own_name(v)
+        if name in out:
+            raise RuntimeError(f"duplicate weight name {name}")
+        out[name] = v
+    for child in layer._flatten_layers(include_self=False, recursive=False):
+        for name, v in named_weights(child, prefix + child.name + "/").items():
+            if name in out:
+                raise RuntimeError(f"duplicate weight name {name}")
+            out[name] = v
+    return out
+
+
+def describe_mismatch(*, missing=(), unexpected=(), mismatched=(), source: str = "checkpoint",
+                      display=None) -> str:
+    """One message listing every missing, unexpected and mis-shaped weight by name."""
+    show = display or (lambda n: n)
+    lines = [f"{source} does not match the model:"]
+    if missing:
+        lines.append(f"  missing ({len(missing)}): " + ", ".join(show(n) for n in sorted(missing)))
+    if unexpected:
+        lines.append(f"  unexpected ({len(unexpected)}): " + ", ".join(sorted(unexpected)))
+    if mismatched:
+        lines.append(f"  wrong shape ({len(mismatched)}): " + ", ".join(
+            f"{show(n)} (checkpoint {tuple(got)}, model {tuple(want)})" for n, got, want in sorted(mismatched)))
+    return "\n".join(lines)
+
+
+def assign_named(layer: keras.layers.Layer, arrays: Mapping[str, np.ndarray], *, source: str = "checkpoint",
+                 allow_missing: bool = False, allow_unexpected: bool = False,
+                 display=None) -> dict[str, list[str]]:
+    """Assign ``arrays`` (path -> array) to the built ``layer``; all-or-nothing.
+
+    Every problem is collected first (missing, unexpected, wrong shape) and reported in one
+    CheckpointError before anything is assigned.
+    """
+    targets = named_weights(layer)
+    missing = [n for n in targets if n not in arrays]
+    unexpected = [n for n in arrays if n not in targets]
+    mismatched = [(n, np.shape(arrays[n]), tuple(targets[n].shape)) for n in targets
+                  if n in arrays and tuple(np.shape(arrays[n])) != tuple(targets[n].shape)]
+    if mismatched or (missing and not allow_missing) or (unexpected and not allow_unexpected):
+        raise CheckpointError(describe_mismatch(missing=missing if not allow_missing else (),
+                                                unexpected=unexpected if not allow_unexpected else (),
+                                                mismatched=mismatched, source=source, display=display))
+    for n, v in targets.items():
+        if n in arrays:
+            v.assign(np.asarray(arrays[n], dtype=v.dtype.as_numpy_dtype))
+    return {"missing": missing, "unexpected": unexpected}
+
+
+def save_safetensors(arrays: Mapping[str, np.ndarray], path: str | os.PathLike, metadata=None) -> None:
+    """Write atomically (temp file + rename): an interrupted save never leaves a half-written file."""
+    from safetensors.numpy import save_file
+
+    tmp = f"{path}.tmp-{os.getpid()}"
+    try:
+        save_file({k: np.ascontiguousarray(v) for k, v in arrays.items()}, tmp, metadata=metadata)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+
+
+def load_safetensors(path: str | os.PathLike) -> dict[str, np.ndarray]:
+    """Read a safetensors file (no pickle, ever); a truncated or corrupt file raises CheckpointError."""
+    from safetensors import SafetensorError
+    from safetensors.numpy import load_file
+
+    path = os.fspath(path)
+    if not os.path.isfile(path):
+        raise CheckpointError(f"weights file not found: {path}")
+    if os.path.getsize(path) < 8:
+        raise CheckpointError(f"{path}: file is empty or truncated ({os.path.getsize(path)} bytes)")
+    try:
+        return load_file(path)
+    except (SafetensorError, ValueError, OSError) as e:
+        raise CheckpointError(f"{path}: not a readable safetensors file (corrupt or truncated?): {e}") from e
+
+
+def weights_to_numpy(layer: keras.layers.Layer) -> dict[str, np.ndarray]:
+    return {n: v.numpy() for n, v in named_weights(layer).items()}

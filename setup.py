@@ -1,0 +1,35 @@
+from setuptools import find_packages, setup
+
+# Pinned: the TF / tf-keras / tensorflow-text / tfmot versions must move together.
+INSTALL_REQUIRES = [
+    "tensorflow==2.21.0",          # not tensorflow-cpu: tensorflow-text depends on `tensorflow`
+    "tf-keras==2.21.0",
+    "tensorflow-text==2.21.1",
+    "tensorflow-model-optimization==0.8.1",
+    "ai-edge-litert==2.3.0",
+    "absl-py==1.4.0",
+    "numpy==2.4.6",
+    "safetensors==0.8.0",
+    "tqdm==4.70.1",
+]
+EXTRAS = {
+    "dev": [
+        "pytest==9.2.0",
+        "torch==2.13.0",           # CPU build; parity peer only
+        "transformers==5.24.0",
+        "scipy==1.17.1",
+        "scikit-learn==1.8.0",
+    ],
+}
+
+setup(
+    name="mobilebert-tf",
+    version="0.1.0",
+    description="MobileBERT in TensorFlow/Keras: models, distillation, TFLite export, benchmarks",
+    python_requires=">=3.11,<3.12",
+    packages=find_packages(include=["mobilebert_tf", "mobilebert_tf.*", "export", "export.*",
+                                    "benchmarks", "benchmarks.*"]),
+    install_requires=INSTALL_REQUIRES,
+    extras_require=EXTRAS,
+    entry_points={"console_scripts": ["mobilebert=mobilebert_tf.cli:main"]},
+)
