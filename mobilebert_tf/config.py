@@ -51,6 +51,10 @@ class MobileBertConfig:
     attention_mask_mode: str = "google"
     #: Google's quantization-friendly mask constant (scores * mask + (1 - mask) * value).
     google_mask_value: float = -6.0
+    #: HF transformers builds the embedding LayerNorm and the last FFN's LayerNorm with PyTorch's
+    #: default eps (1e-5) instead of ``layer_norm_eps``. True reproduces that (set on HF import);
+    #: Google's release uses ``layer_norm_eps`` everywhere. No effect with ``no_norm``.
+    hf_norm_eps_quirk: bool = False
 
     def __post_init__(self):
         self.validate()
@@ -65,7 +69,7 @@ class MobileBertConfig:
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ConfigError(f"config field '{name}' must be a positive integer, got {value!r}")
         for name in ("use_bottleneck", "use_bottleneck_attention", "key_query_shared_bottleneck",
-                     "trigram_input", "classifier_activation"):
+                     "trigram_input", "classifier_activation", "hf_norm_eps_quirk"):
             if not isinstance(getattr(self, name), bool):
                 raise ConfigError(f"config field '{name}' must be true/false, got {getattr(self, name)!r}")
         for name in ("hidden_dropout_prob", "attention_probs_dropout_prob"):

@@ -75,10 +75,15 @@ class NoNorm(keras.layers.Layer):
         return inputs * self.gamma + self.beta
 
 
-def make_norm(config: MobileBertConfig, name: str) -> keras.layers.Layer:
+# PyTorch's nn.LayerNorm default, which HF uses for two of MobileBERT's norms (see hf_norm_eps_quirk).
+TORCH_DEFAULT_EPS = 1e-5
+
+
+def make_norm(config: MobileBertConfig, name: str, hf_default_eps: bool = False) -> keras.layers.Layer:
     if config.normalization_type == "no_norm":
         return NoNorm(name=name)
-    return keras.layers.LayerNormalization(epsilon=config.layer_norm_eps, name=name)
+    eps = TORCH_DEFAULT_EPS if (hf_default_eps and config.hf_norm_eps_quirk) else config.layer_norm_eps
+    return keras.layers.LayerNormalization(epsilon=eps, name=name)
 
 
 @keras.utils.register_keras_serializable(package=PACKAGE)
@@ -91,7 +96,7 @@ class MobileBertEmbedding(_ConfigLayer):
         c = self.config
         self.embedding_transformation = (_dense(c, c.hidden_size, "embedding_transformation")
                                          if c.uses_embedding_transformation else None)
-        self.norm = make_norm(c, "norm")
+        self.norm = make_norm(c, "norm", hf_default_eps=True)
         self.dropout = keras.layers.Dropout(c.hidden_dropout_prob, name="dropout")
 
     def build(self, input_shape):
@@ -214,21 +219,22 @@ class MobileBertAttention(_ConfigLayer):
 class FeedForward(_ConfigLayer):
     """One FFN: ``norm(dropout(dense(act(dense(x)))) + x)``. [B, S, I] -> [B, S, I]."""
 
-    def __init__(self, config, use_dropout: bool = False, **kwargs):
+    def __init__(self, config, use_dropout: bool = False, is_final: bool = False, **kwargs):
         super().__init__(config, **kwargs)
         c = self.config
         self.use_dropout = use_dropout
+        self.is_final = is_final
         self.intermediate = _dense(c, c.intermediate_size, "intermediate", activation=get_activation(c.hidden_act))
         self.output_dense = _dense(c, c.true_hidden_size, "output")
         self.dropout = keras.layers.Dropout(c.hidden_dropout_prob if use_dropout else 0.0, name="dropout")
-        self.norm = make_norm(c, "norm")
+        self.norm = make_norm(c, "norm", hf_default_eps=is_final)
 
     def call(self, x, training=False):
         y = self.output_dense(self.intermediate(x))
         return self.norm(self.dropout(y, training=training) + x)
 
     def get_config(self):
-        return {**super().get_config(), "use_dropout": self.use_dropout}
+        return {**super().get_config(), "use_dropout": self.use_dropout, "is_final": self.is_final}
 
 
 @keras.utils.register_keras_serializable(package=PACKAGE)
@@ -241,7 +247,7 @@ class FFNStack(_ConfigLayer):
         c = self.config
         self.stacked = [FeedForward(c, name=f"ffn_{k}") for k in range(c.num_feedforward_networks - 1)]
         # Without bottlenecks (plain BERT) the last FFN has the hidden dropout.
-        self.final_ffn = FeedForward(c, use_dropout=not c.use_bottleneck, name="final_ffn")
+        self.final_ffn = FeedForward(c, use_dropout=not c.use_bottleneck, is_final=True, name="final_ffn")
 
     def call(self, x, training=False):
         for ffn in self.stacked:

@@ -28,8 +28,8 @@ HF_IGNORED_KEYS = frozenset({
     "_name_or_path", "num_labels", "gradient_checkpointing", "position_embedding_type",
 })
 # HF's MobileBertConfig defaults where they differ from ours (ours follow Google's release).
-HF_DEFAULTS = {"classifier_activation": True}
-OUR_ONLY_FIELDS = ("attention_mask_mode", "google_mask_value")
+HF_DEFAULTS = {"classifier_activation": True, "hf_norm_eps_quirk": True}
+OUR_ONLY_FIELDS = ("attention_mask_mode", "google_mask_value", "hf_norm_eps_quirk")
 
 
 def read_hf_config(path: str) -> MobileBertConfig:

@@ -1,0 +1,104 @@
+"""GLUE metrics in plain numpy: accuracy, binary F1, Matthews correlation, Pearson and Spearman.
+
+All functions take 1-D arrays of equal length N and return a Python float on the 0-1 scale (correlations
+in [-1, 1]). They agree with scikit-learn / scipy, which stay test-only dependencies.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+__all__ = ["accuracy", "f1", "matthews_corrcoef", "pearson", "spearman", "rank_average", "glue_metrics"]
+
+
+def _pair(predictions, labels, dtype=None) -> tuple[np.ndarray, np.ndarray]:
+    p = np.asarray(predictions, dtype=dtype).reshape(-1)
+    y = np.asarray(labels, dtype=dtype).reshape(-1)
+    if p.shape != y.shape:
+        raise ValueError(f"predictions and labels differ in length: {p.shape[0]} vs {y.shape[0]}")
+    if p.size == 0:
+        raise ValueError("metrics need at least one example")
+    return p, y
+
+
+def accuracy(predictions, labels) -> float:
+    """Fraction of equal entries. predictions, labels: [N]."""
+    p, y = _pair(predictions, labels)
+    return float(np.mean(p == y))
+
+
+def f1(predictions, labels, positive=1) -> float:
+    """Binary F1 of class ``positive``; 0.0 when there are no true positives (sklearn's zero_division=0)."""
+    p, y = _pair(predictions, labels)
+    tp = np.sum((p == positive) & (y == positive))
+    fp = np.sum((p == positive) & (y != positive))
+    fn = np.sum((p != positive) & (y == positive))
+    return float(2 * tp / (2 * tp + fp + fn)) if tp > 0 else 0.0
+
+
+def matthews_corrcoef(predictions, labels) -> float:
+    """Matthews correlation (multi-class form, = the phi coefficient for two classes); 0.0 when undefined."""
+    p, y = _pair(predictions, labels)
+    classes, inv = np.unique(np.concatenate([y, p]), return_inverse=True)
+    k = len(classes)
+    confusion = np.zeros((k, k), dtype=np.float64)
+    np.add.at(confusion, (inv[: len(y)], inv[len(y):]), 1.0)
+    t = confusion.sum(axis=1)  # true count per class
+    q = confusion.sum(axis=0)  # predicted count per class
+    n = confusion.sum()
+    c = np.trace(confusion)
+    denom = np.sqrt((n * n - q @ q) * (n * n - t @ t))
+    return float((c * n - t @ q) / denom) if denom > 0 else 0.0
+
+
+def pearson(predictions, labels) -> float:
+    """Pearson correlation of [N] floats; nan when either side is constant (as scipy)."""
+    p, y = _pair(predictions, labels, dtype=np.float64)
+    pc, yc = p - p.mean(), y - y.mean()
+    denom = np.sqrt(pc @ pc) * np.sqrt(yc @ yc)
+    if denom == 0:
+        return float("nan")
+    return float(np.clip(pc @ yc / denom, -1.0, 1.0))
+
+
+def rank_average(x) -> np.ndarray:
+    """1-based ranks of [N] values, tied values sharing the mean of their ranks (scipy's 'average')."""
+    x = np.asarray(x).reshape(-1)
+    order = np.argsort(x, kind="mergesort")
+    sorted_x = x[order]
+    # Group boundaries of equal values; each group gets the mean of the ranks it spans.
+    starts = np.flatnonzero(np.r_[True, sorted_x[1:] != sorted_x[:-1]])
+    ends = np.r_[starts[1:], len(x)]
+    group_rank = (starts + ends + 1) / 2.0
+    ranks = np.empty(len(x), dtype=np.float64)
+    ranks[order] = np.repeat(group_rank, ends - starts)
+    return ranks
+
+
+def spearman(predictions, labels) -> float:
+    """Spearman rank correlation: Pearson of average ranks, so ties are handled as scipy does."""
+    p, y = _pair(predictions, labels, dtype=np.float64)
+    return pearson(rank_average(p), rank_average(y))
+
+
+_METRICS = {"accuracy": accuracy, "f1": f1, "mcc": matthews_corrcoef, "pearson": pearson, "spearman": spearman}
+
+
+def glue_metrics(task, predictions, labels) -> dict[str, float]:
+    """The task's official metrics, e.g. ``{"accuracy": .., "f1": ..}`` for MRPC.
+
+    task: a name (``"mrpc"``) or a ``GlueTask``. predictions: [N] class ids (or [N, C] logits, arg-maxed) for
+    classification, [N] or [N, 1] scores for STS-B; labels: [N] as in ``GlueExample.label``.
+    STS-B adds ``corr`` = mean of Pearson and Spearman.
+    """
+    from mobilebert_tf.data.glue import get_task
+
+    task = get_task(task) if isinstance(task, str) else task
+    p = np.asarray(predictions)
+    if task.is_regression:
+        p = p.reshape(-1).astype(np.float64)
+    elif p.ndim == 2:
+        p = p.argmax(axis=-1)
+    out = {}
+    for name in task.metrics:
+        out[name] = (out["pearson"] + out["spearman"]) / 2 if name == "corr" else _METRICS[name](p, labels)
+    return out
