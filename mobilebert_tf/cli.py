@@ -15,6 +15,9 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "create-pretraining-data": ("mobilebert_tf.commands.create_pretraining_data",
                                 "MLM + NSP TFRecords from a text corpus"),
     "squad-eval": ("mobilebert_tf.commands.squad_eval", "official SQuAD v1.1/v2.0 evaluation of predictions"),
+    "import": ("mobilebert_tf.commands.import_model", "import a Google TF1 or HF safetensors checkpoint"),
+    "export-hf": ("mobilebert_tf.commands.export_hf", "write a model directory as HF config.json + model.safetensors"),
+    "export": ("export.cli", "export a model to TFLite (float/fp16/dynamic/int8/qat) with metadata"),
 }
 
 # Errors that are the user's input, not our bug: print the message, no traceback.

@@ -3,7 +3,7 @@
 FLOPs are 2 x multiply-accumulates of every matrix product: dense layers (``dense``), the two
 attention products Q·Kᵀ and P·V (``attention``) and, for pre-training, the MLM head. Elementwise ops
 (bias adds, norms, activations, softmax) are a few percent and are not counted, as in the paper.
-``tests/test_flops.py`` checks ``dense`` against TensorFlow's profiler (MatMul nodes) op by op.
+``tests/test_flops.py`` checks every op against TensorFlow's profiler (MatMul / BatchMatMul nodes).
 """
 from __future__ import annotations
 
