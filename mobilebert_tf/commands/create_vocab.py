@@ -1,0 +1,59 @@
+"""``mobilebert create-vocab``: learn a BERT WordPiece vocab (tensorflow-text's learner) from text files."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+HELP = "learn a WordPiece vocab from text files"
+
+
+def configure(parser):
+    from mobilebert_tf.data.pretraining import CORPUS_FORMATS
+
+    parser.add_argument("--corpus", nargs="+", required=True, metavar="FILE",
+                        help="text files (as for create-pretraining-data)")
+    parser.add_argument("--vocab-size", type=int, required=True, help="maximum vocab size, reserved tokens included")
+    parser.add_argument("--out", required=True, help="vocab.txt to write (atomically)")
+    parser.add_argument("--format", default="auto", choices=CORPUS_FORMATS, help="corpus format (default: %(default)s)")
+    parser.add_argument("--cased", action="store_true", help="keep case and accents")
+    parser.add_argument("--min-count", type=int, default=10,
+                        help="initial lower bound of the learner's word-count threshold (default: %(default)s)")
+
+
+def learn_vocab(corpus_files, vocab_size: int, lowercase: bool = True, fmt: str = "auto",
+                min_count: int = 10) -> list[str]:
+    """Corpus files -> vocab list, reserved tokens ([PAD], [UNK], [CLS], [SEP], [MASK]) first."""
+    import tensorflow as tf
+    from tensorflow_text.tools.wordpiece_vocab import bert_vocab_from_dataset as bvd
+
+    from mobilebert_tf.data.pretraining import corpus_sentences
+    from mobilebert_tf.tokenization import SPECIAL_TOKENS, tf_normalize
+
+    if vocab_size <= len(SPECIAL_TOKENS):
+        raise ValueError(f"--vocab-size must be > {len(SPECIAL_TOKENS)} (the reserved tokens), got {vocab_size}")
+    sentences = corpus_sentences(corpus_files, fmt)
+    # Normalize exactly as our tokenizer does, then let the learner only split words: its own
+    # lower_case (NFKC case folding) would learn pieces our tokenizer never produces.
+    ds = tf.data.Dataset.from_tensor_slices(tf.constant(sentences)).batch(1024)
+    ds = ds.map(lambda t: tf_normalize(t, lowercase))
+    vocab = bvd.bert_vocab_from_dataset(ds, vocab_size=vocab_size, reserved_tokens=list(SPECIAL_TOKENS),
+                                        bert_tokenizer_params={"lower_case": False},
+                                        learn_params={"lower_thresh": min_count})
+    rest = [t for t in vocab if t not in SPECIAL_TOKENS]
+    return list(SPECIAL_TOKENS) + rest
+
+
+def write_vocab(vocab: list[str], out: str | os.PathLike) -> None:
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(f".{out.name}.tmp{os.getpid()}")
+    tmp.write_text("".join(t + "\n" for t in vocab), encoding="utf-8")
+    os.replace(tmp, out)
+
+
+def run(args) -> int:
+    vocab = learn_vocab(args.corpus, args.vocab_size, lowercase=not args.cased, fmt=args.format,
+                        min_count=args.min_count)
+    write_vocab(vocab, args.out)
+    print(f"wrote {len(vocab)} tokens to {args.out}")
+    return 0
