@@ -93,6 +93,8 @@ def glue_metrics(task, predictions, labels) -> dict[str, float]:
     from mobilebert_tf.data.glue import get_task
 
     task = get_task(task) if isinstance(task, str) else task
+    if any(y is None for y in labels):
+        raise ValueError(f"{task.name}: labels contain None; test splits are unlabeled and cannot be scored")
     p = np.asarray(predictions)
     if task.is_regression:
         p = p.reshape(-1).astype(np.float64)

@@ -118,8 +118,10 @@ def _raw_scores_v2(dataset, predictions, warn):
     """Per-question exact/F1 (0/1 scale) and has-answer flags, in dataset order."""
     exact, f1, has_ans = {}, {}, {}
     for qid, golds, _ in _iter_qas(dataset):
-        golds = [g for g in golds if normalize_answer(g)] or [""]  # an unanswerable question's gold is ""
-        has_ans[qid] = golds != [""]
+        # As the official script: has-answer means a non-empty list, and golds that normalise to nothing
+        # are dropped, leaving "" as the only gold of an unanswerable question.
+        has_ans[qid] = bool(golds)
+        golds = [g for g in golds if normalize_answer(g)] or [""]
         if qid not in predictions:
             if warn is not None:
                 print(f"Missing prediction for {qid}; it will receive score 0.", file=warn)
@@ -139,7 +141,7 @@ def _find_best_thresh(predictions, scores, na_probs, has_ans):
     """Best score (0-100) over thresholds on na_prob, and that threshold: the official sweep.
 
     Start from "everything abstains" (= number of unanswerable questions correct), then admit questions in
-    increasing na_prob order; a admitted answerable question gains its score, an admitted unanswerable one
+    increasing na_prob order; an admitted answerable question gains its score, an admitted unanswerable one
     loses 1 if we then answer it with non-empty text.
     """
     cur = best = float(sum(1 for k in has_ans if not has_ans[k]))
@@ -150,7 +152,8 @@ def _find_best_thresh(predictions, scores, na_probs, has_ans):
         if has_ans[qid]:
             diff = scores[qid]
         else:
-            diff = -1.0 if predictions.get(qid) else 0.0
+            # A missing prediction counts as a wrong (non-empty) answer, as in the raw scores.
+            diff = -1.0 if qid not in predictions or predictions[qid] else 0.0
         cur += diff
         if cur > best:
             best, best_thresh = cur, na_probs[qid]

@@ -21,28 +21,19 @@ def configure(parser):
 
 
 def _real_ids(data: Path, seq_len: int):
-    """Token ids of real text: WordPiece when the tokenizer module is present, else vocab look-up of
-    lower-cased words (still real tokens of the BERT vocab)."""
+    """WordPiece ids of real text (BERT's sample text) packed to ``seq_len``."""
     import numpy as np
+
+    from mobilebert_tf.tokenization import BertTokenizer, pack_single
 
     vocab_file = data / "vocab" / "bert-base-uncased-vocab.txt"
     corpus = data / "corpus" / "bert_sample_text.txt"
     for f in (vocab_file, corpus):
         if not f.is_file():
             raise FileNotFoundError(f"demo data not found: {f} (pass --data DIR, the shared data folder)")
-    text = " ".join(corpus.read_text(encoding="utf-8").split()[:400])
-    try:
-        from mobilebert_tf.tokenization import BertTokenizer, pack_single
-
-        tok = BertTokenizer(str(vocab_file))
-        packed = pack_single(tok.encode([text])[0], seq_len, tok.cls_id, tok.sep_id)
-        return {k: np.asarray(v)[None] for k, v in packed.items()}
-    except ImportError:
-        vocab = {w: i for i, w in enumerate(vocab_file.read_text(encoding="utf-8").splitlines())}
-        ids = [101] + [vocab.get(w.strip(".,;:!?\"'()").lower(), 100) for w in text.split()][: seq_len - 2] + [102]
-        ids += [0] * (seq_len - len(ids))
-        arr = np.asarray([ids], np.int32)
-        return {"input_ids": arr, "input_mask": (arr > 0).astype(np.int32), "segment_ids": np.zeros_like(arr)}
+    tok = BertTokenizer(str(vocab_file))
+    packed = pack_single(tok.encode([corpus.read_text(encoding="utf-8")])[0], seq_len, tok.cls_id, tok.sep_id)
+    return {k: np.asarray(v)[None] for k, v in packed.items()}
 
 
 def run(args) -> int:
