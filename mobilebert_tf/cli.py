@@ -21,7 +21,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
 }
 
 # Errors that are the user's input, not our bug: print the message, no traceback.
-USER_ERRORS = ("ConfigError", "CheckpointError", "InputError", "DataError", "TokenizerError")
+USER_ERRORS = ("ConfigError", "CheckpointError", "InputError", "DataError", "TokenizerError", "ExportError")
 
 
 def build_parser(load: str | None = None) -> argparse.ArgumentParser:
@@ -58,7 +58,7 @@ def main(argv: list[str] | None = None) -> int:
     module = importlib.import_module(COMMANDS[args.command][0])
     try:
         return int(module.run(args) or 0)
-    except (ValueError, FileNotFoundError, OSError) as e:
+    except Exception as e:
         if type(e).__name__ in USER_ERRORS or isinstance(e, (FileNotFoundError, ValueError)):
             print(f"mobilebert {args.command}: error: {e}", file=sys.stderr)
             return 1

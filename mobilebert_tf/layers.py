@@ -201,7 +201,10 @@ class MobileBertAttention(_ConfigLayer):
         k = self._split_heads(self.key(key_input))
         v = self._split_heads(self.value(value_input))
         scores = tf.matmul(q, k, transpose_b=True) * (1.0 / math.sqrt(c.attention_head_size))
-        m = tf.cast(mask, scores.dtype)[:, tf.newaxis, tf.newaxis, :]  # [B, 1, 1, S]
+        # The encoder casts the int mask to float once: TFLite's Cast has no quantized kernel, so
+        # the exported graph keeps a single Cast at the input and float mask arithmetic.
+        m = mask if mask.dtype == scores.dtype else tf.cast(mask, scores.dtype)
+        m = m[:, tf.newaxis, tf.newaxis, :]  # [B, 1, 1, S]
         if c.attention_mask_mode == "google":
             scores = scores * m + (1.0 - m) * c.google_mask_value
         else:

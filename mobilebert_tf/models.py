@@ -98,8 +98,9 @@ class MobileBertEncoder(keras.Model):
         x = prepare_inputs(inputs, self.config)
         h = self.embeddings(x["input_ids"], x["segment_ids"], training=training)
         hidden_states, scores, probs = [h], [], []
+        mask = tf.cast(x["input_mask"], h.dtype)
         for block in self.blocks:
-            h, s, p = block(h, x["input_mask"], training=training)
+            h, s, p = block(h, mask, training=training)
             hidden_states.append(h)
             scores.append(s)
             probs.append(p)
@@ -183,7 +184,9 @@ class _PretrainedModel(keras.Model):
     # ------------------------------------------------------------------ loading
     @classmethod
     def from_pretrained(cls, path: str | os.PathLike, **config_overrides):
-        """Load from one of our model directories or a HF directory (``config.json`` + ``model.safetensors``).
+        """Load from one of our model directories, a HF directory (``config.json`` + ``model.safetensors``)
+        or a Google TF1 checkpoint (a directory with ``bert_config.json`` + checkpoint, or a checkpoint
+        prefix; see docs/checkpoints.md).
 
         ``config_overrides`` replace config fields, e.g. ``attention_mask_mode="additive"``.
         Loading an encoder-only or pre-training directory into a task model takes the encoder and
@@ -196,8 +199,14 @@ class _PretrainedModel(keras.Model):
         fmt = detect_format(path)
         if fmt == "mobilebert_tf":
             return cls._from_our_dir(path, config_overrides, init_overrides)
+        if fmt == "tf1":
+            from mobilebert_tf.checkpoints import tf1
+
+            return tf1.load(cls, path, config_overrides=config_overrides, init_kwargs=init_overrides)[0]
         if fmt == "hf":
             config = hf.read_hf_config(os.path.join(path, CONFIG_FILE)).replace(**config_overrides)
+            if "num_labels" in cls._init_arg_names() and "num_labels" not in init_overrides:
+                init_overrides.update(hf.hf_init_kwargs(os.path.join(path, CONFIG_FILE)))
             weights = os.path.join(path, hf.HF_WEIGHTS_FILE)
             arrays = hf.hf_to_ours(load_safetensors(weights), config, source=weights)
             return cls._build_and_assign(config, arrays, source=weights, init_kwargs=init_overrides,

@@ -9,11 +9,12 @@ import time
 from pathlib import Path
 
 HELP = "the end-to-end demo"
-DEFAULT_DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data"
 
 
 def configure(parser):
-    parser.add_argument("--data", default=os.environ.get("MOBILEBERT_SHARED_DATA", str(DEFAULT_DATA)),
+    from mobilebert_tf.paths import default_data_dir
+
+    parser.add_argument("--data", default=str(default_data_dir()),
                         help="the shared data folder (vocab/, corpus/, glue/, squad/); default: %(default)s")
     parser.add_argument("--out", default="runs/demo", help="artifact folder (default: %(default)s)")
     parser.add_argument("--seq-len", type=int, default=128)

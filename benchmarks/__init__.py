@@ -1,0 +1,1 @@
+"""Latency, size and accuracy harnesses (host and Android)."""

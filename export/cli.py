@@ -1,0 +1,95 @@
+"""``mobilebert export``: a model directory or a random-init preset -> .tflite (+ report)."""
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+HELP = "export a model to TFLite"
+
+
+def configure(parser):
+    from export.exporter import QUANTIZE_MODES, TASKS
+    from mobilebert_tf.config import PRESETS
+    from mobilebert_tf.paths import default_data_dir
+
+    src = parser.add_mutually_exclusive_group(required=True)
+    src.add_argument("--model", help="a model directory (save_pretrained / finetune output)")
+    src.add_argument("--preset", choices=list(PRESETS), help="a preset, with --random-init (latency work)")
+    parser.add_argument("--random-init", action="store_true", help="random weights for --preset")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the random init (default: %(default)s)")
+    parser.add_argument("--task", choices=TASKS, help="default: the model directory's task (qa for --preset)")
+    parser.add_argument("--seq-len", type=int, help="default: 128 for classifier/encoder, 384 for qa")
+    parser.add_argument("--quantize", choices=QUANTIZE_MODES, default="none")
+    parser.add_argument("--out", required=True, help="output .tflite path")
+    parser.add_argument("--num-labels", type=int, default=2, help="classifier outputs for --preset (default 2)")
+    parser.add_argument("--labels", help="comma-separated class names (default: the model's, else 0..n-1)")
+    parser.add_argument("--vocab", help="vocab.txt (default: the model directory's, else the BERT uncased vocab)")
+    parser.add_argument("--data", default=str(default_data_dir()), help="shared data folder (default: %(default)s)")
+    parser.add_argument("--calibration-data", help="int8 calibration inputs: .txt lines, GLUE .tsv or SQuAD .json "
+                                                    "(default: the task's train file)")
+    parser.add_argument("--calibration-examples", type=int, default=100)
+    parser.add_argument("--gate-data", help="accuracy-gate inputs (default: SST-2 dev, or SQuAD dev for qa)")
+    parser.add_argument("--gate-examples", type=int, default=100)
+    parser.add_argument("--threshold", type=float, help="minimum agreement (default 0.99; 0.97 for int8/qat)")
+    parser.add_argument("--allow-accuracy-drop", action="store_true", help="write the model even below threshold")
+    parser.add_argument("--no-metadata", action="store_true", help="no Task Library metadata / associated files")
+
+
+def load_for_export(args):
+    """(model, task, vocab_file, labels, description) from --model or --preset."""
+    import tf_keras as keras
+
+    from export import ExportError
+    from mobilebert_tf import MobileBertConfig
+    from mobilebert_tf.models import MODEL_CLASSES, MODEL_INFO_FILE
+    from mobilebert_tf.paths import bert_vocab
+
+    if args.preset:
+        if not args.random_init:
+            raise ExportError("--preset needs --random-init (or pass --model DIR for trained weights)")
+        from export.exporter import MODEL_CLASS_FOR_TASK
+
+        task = args.task or "qa"
+        keras.utils.set_random_seed(args.seed)
+        cls = MODEL_CLASSES[MODEL_CLASS_FOR_TASK[task]]
+        config = MobileBertConfig.from_preset(args.preset)
+        model = cls(config, num_labels=args.num_labels) if task == "classifier" else cls(config)
+        model.build_with_dummy()
+        labels = args.labels.split(",") if args.labels else None
+        return model, task, args.vocab or str(bert_vocab(args.data)), labels, f"{args.preset} (random init)"
+    path = Path(args.model)
+    info_path = path / MODEL_INFO_FILE
+    info = json.loads(info_path.read_text()) if info_path.is_file() else {}
+    saved_task = {"classification": "classifier", "qa": "qa"}.get(info.get("task_type"), "encoder")
+    task = args.task or saved_task
+    if task != "encoder" and task != saved_task:
+        raise ExportError(f"{path} holds a {info.get('task_type', 'pre-training/encoder')} model; it cannot be "
+                          f"exported as --task {task} (export it as --task {saved_task} or encoder)")
+    cls = MODEL_CLASSES.get(info.get("model_class", "MobileBertForPreTraining"), MODEL_CLASSES["MobileBertForPreTraining"])
+    model = cls.from_pretrained(path)
+    labels = args.labels.split(",") if args.labels else info.get("labels")
+    vocab = args.vocab or (str(path / "vocab.txt") if (path / "vocab.txt").is_file() else str(bert_vocab(args.data)))
+    return model, task, vocab, labels, f"{path.name} ({info.get('model_class', 'model')})"
+
+
+def run(args) -> int:
+    from export.exporter import export_tflite
+    from mobilebert_tf.tokenization import BertTokenizer
+
+    model, task, vocab, labels, description = load_for_export(args)
+    tokenizer = BertTokenizer(vocab)
+    result = export_tflite(model, task, args.out, seq_len=args.seq_len, quantize=args.quantize, tokenizer=tokenizer,
+                           vocab_file=vocab, labels=labels, data_dir=args.data, calibration_file=args.calibration_data,
+                           calibration_examples=args.calibration_examples, gate_file=args.gate_data,
+                           gate_examples=args.gate_examples, threshold=args.threshold,
+                           allow_accuracy_drop=args.allow_accuracy_drop, with_metadata=not args.no_metadata,
+                           description=description)
+    r = result.report
+    print(f"wrote {result.path} ({result.size_bytes / 1e6:.1f} MB, {task}, seq {result.seq_len}, {args.quantize})")
+    print(f"accuracy gate on {r['examples']} examples: agreement {r['agreement']:.2%} (threshold "
+          f"{r['threshold']:.0%}), max abs diff {json.dumps(r['max_abs_diff'])}")
+    if "metric" in r:
+        print(f"{r['metric']['name']}: float {json.dumps(r['metric']['float'])}  tflite {json.dumps(r['metric']['tflite'])}")
+    print(f"report: {args.out}.report.json")
+    return 0

@@ -1,0 +1,232 @@
+"""Keras model -> .tflite with the Task Library contract (DESIGN.md section 3).
+
+Inputs int32 [1, seq] named ``ids``, ``mask``, ``segment_ids``; outputs float32 ``end_logits`` /
+``start_logits`` [1, seq] (qa), ``probability`` [1, n_labels] (classifier), ``sequence_output`` /
+``pooled_output`` (encoder). Builtin ops only. Quantization: ``none`` | ``fp16`` | ``dynamic`` |
+``int8`` (full integer, calibrated on real task inputs) | ``qat``.
+"""
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import tempfile
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import tensorflow as tf
+
+from export import ExportError
+from export import metadata as md
+from export.tflite_io import check_tflite_bytes, make_interpreter, non_builtin_ops, op_names
+
+TASKS = ("encoder", "classifier", "qa")
+QUANTIZE_MODES = ("none", "fp16", "dynamic", "int8", "qat")
+DEFAULT_SEQ_LEN = {"classifier": 128, "qa": 384, "encoder": 128}
+INPUT_NAMES = ("ids", "mask", "segment_ids")
+OUTPUT_NAMES = {"qa": ("end_logits", "start_logits"), "classifier": ("probability",),
+                "encoder": ("sequence_output", "pooled_output")}
+DEFAULT_THRESHOLD = {"none": 0.99, "fp16": 0.99, "dynamic": 0.99, "int8": 0.97, "qat": 0.97}
+MODEL_CLASS_FOR_TASK = {"encoder": "MobileBertForPreTraining", "classifier": "MobileBertForSequenceClassification",
+                        "qa": "MobileBertForQuestionAnswering"}
+
+
+@dataclass
+class ExportedModel:
+    path: str
+    task: str
+    quantize: str
+    seq_len: int
+    size_bytes: int
+    ops: list[str]
+    labels: list[str] | None = None
+    report: dict = field(default_factory=dict)
+
+
+class ServingModule(tf.Module):
+    """The exported signature: three int32 [1, seq] inputs, the task's named float32 outputs."""
+
+    def __init__(self, model, task: str, seq_len: int):
+        super().__init__()
+        self.model, self.task = model, task
+        spec = [tf.TensorSpec([1, seq_len], tf.int32, name=n) for n in INPUT_NAMES]
+        self.serve = tf.function(self._serve, input_signature=spec)
+
+    def _serve(self, ids, mask, segment_ids):
+        out = self.model({"input_ids": ids, "input_mask": mask, "segment_ids": segment_ids})
+        if self.task == "qa":
+            return {"end_logits": out["end_logits"], "start_logits": out["start_logits"]}
+        if self.task == "classifier":
+            return {"probability": tf.nn.softmax(out["logits"], axis=-1)}
+        return {"sequence_output": out["sequence_output"], "pooled_output": out["pooled_output"]}
+
+
+def keras_outputs(model, task: str, batch: dict) -> dict[str, np.ndarray]:
+    """The float reference for the gate: the same outputs as the serving signature, batched."""
+    out = model(batch)
+    if task == "qa":
+        return {"end_logits": out["end_logits"].numpy(), "start_logits": out["start_logits"].numpy()}
+    if task == "classifier":
+        return {"probability": tf.nn.softmax(out["logits"], axis=-1).numpy()}
+    return {"sequence_output": out["sequence_output"].numpy(), "pooled_output": out["pooled_output"].numpy()}
+
+
+def _unsupported_ops_from_error(message: str) -> list[str]:
+    ops = set(re.findall(r"'tf\.([A-Za-z0-9_]+)'", message))
+    ops |= set(re.findall(r"Flex([A-Z][A-Za-z0-9]+)", message))
+    ops |= set(re.findall(r"tf\.([A-Z][A-Za-z0-9]+)\b", message))
+    return sorted(ops)
+
+
+def convert(module: ServingModule, quantize: str, representative=None) -> bytes:
+    """SavedModel -> TFLite flatbuffer with builtin ops only; ExportError names unsupported ops."""
+    if quantize not in QUANTIZE_MODES:
+        raise ExportError(f"unknown quantization {quantize!r}; choose one of {', '.join(QUANTIZE_MODES)}")
+    with tempfile.TemporaryDirectory(prefix="mobilebert-export-") as tmp:
+        tf.saved_model.save(module, tmp, signatures={"serving_default": module.serve})
+        converter = tf.lite.TFLiteConverter.from_saved_model(tmp)
+        converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
+        if quantize == "fp16":
+            converter.optimizations = [tf.lite.Optimize.DEFAULT]
+            converter.target_spec.supported_types = [tf.float16]
+        elif quantize == "dynamic":
+            converter.optimizations = [tf.lite.Optimize.DEFAULT]
+        elif quantize in ("int8", "qat"):
+            converter.optimizations = [tf.lite.Optimize.DEFAULT]
+            converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+            if quantize == "int8":
+                if representative is None:
+                    raise ExportError("int8 export needs a representative dataset (calibration inputs)")
+                converter.representative_dataset = representative
+        try:
+            data = converter.convert()
+        except Exception as e:  # ConverterError: report the ops, not a stack of MLIR
+            ops = _unsupported_ops_from_error(str(e))
+            hint = f" unsupported ops: {', '.join(ops)}" if ops else ""
+            raise ExportError(f"TFLite conversion ({quantize}) failed with builtin ops only;{hint}\n"
+                              f"{str(e)[-2000:]}") from e
+    flex = non_builtin_ops(data)
+    if flex:
+        raise ExportError(f"the converted model uses non-builtin ops: {', '.join(flex)}")
+    return data
+
+
+def rename_io(data: bytes) -> tuple[bytes, list[str], list[str]]:
+    """Name the subgraph's input/output tensors after the signature keys (``serving_default_ids:0``
+    -> ``ids``). Returns the model and the input/output names in subgraph order."""
+    from tensorflow.lite.tools import flatbuffer_utils
+
+    interpreter = make_interpreter(data)
+    signature = interpreter._get_full_signature_list()["serving_default"]
+    by_index = {idx: name for name, idx in {**signature["inputs"], **signature["outputs"]}.items()}
+    model = flatbuffer_utils.read_model_from_bytearray(bytearray(data))
+    subgraph = model.subgraphs[0]
+    for idx, name in by_index.items():
+        subgraph.tensors[idx].name = name.encode()
+    inputs = [by_index[i] for i in subgraph.inputs]
+    outputs = [by_index[i] for i in subgraph.outputs]
+    return bytes(flatbuffer_utils.convert_object_to_bytearray(model)), inputs, outputs
+
+
+def model_info(task: str, quantize: str, inputs: list[str], outputs: list[str], seq_len: int,
+               labels: list[str] | None, description: str) -> md.ModelInfo:
+    descriptions = {"ids": "WordPiece ids of [CLS] query/text [SEP] (context [SEP]), padded with 0",
+                    "mask": "1 for real tokens, 0 for padding", "segment_ids": "0 for the first segment, 1 for the second",
+                    "end_logits": "end position logits", "start_logits": "start position logits",
+                    "probability": "class probabilities", "sequence_output": "per-token features",
+                    "pooled_output": "sentence feature ([CLS])"}
+    outs = []
+    for name in outputs:
+        files = [md.AssociatedFile("labels.txt", "class labels", md.TENSOR_AXIS_LABELS)] \
+            if name == "probability" and labels else []
+        outs.append(md.TensorInfo(name, descriptions.get(name, ""), files))
+    return md.ModelInfo(name=f"MobileBERT {task}", description=f"{description} (seq {seq_len}, quantization {quantize})",
+                        version="1", author="mobilebert-tf", license="Apache-2.0",
+                        inputs=[md.TensorInfo(n, descriptions[n]) for n in inputs], outputs=outs,
+                        tokenizer_vocab="vocab.txt")
+
+
+def run_tflite(interpreter, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    runner = interpreter.get_signature_runner("serving_default")
+    return {k: np.asarray(v) for k, v in runner(**inputs).items()}
+
+
+def write_atomic(path: str | os.PathLike, data: bytes) -> None:
+    path = os.fspath(path)
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    tmp = f"{path}.tmp-{os.getpid()}"
+    try:
+        with open(tmp, "wb") as f:
+            f.write(data)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+
+
+def export_tflite(model, task: str, out: str | os.PathLike, *, seq_len: int | None = None, quantize: str = "none",
+                  tokenizer=None, vocab_file: str | None = None, labels: list[str] | None = None,
+                  data_dir=None, calibration_file=None, calibration_examples: int = 100, gate_file=None,
+                  gate_examples: int = 100, threshold: float | None = None, allow_accuracy_drop: bool = False,
+                  with_metadata: bool = True, description: str = "MobileBERT", progress: bool = True) -> ExportedModel:
+    """Convert ``model`` for ``task`` and write ``out``; run the accuracy gate and write
+    ``<out>.report.json``. A model that fails the gate is written to ``<stem>.rejected.tflite``
+    instead (and ExportError is raised) unless ``allow_accuracy_drop``."""
+    from export import accuracy, task_data
+
+    if task not in TASKS:
+        raise ExportError(f"unknown task {task!r}; choose one of {', '.join(TASKS)}")
+    seq_len = seq_len or DEFAULT_SEQ_LEN[task]
+    if not 2 <= seq_len <= model.config.max_position_embeddings:
+        raise ExportError(f"--seq-len {seq_len} must be in [2, {model.config.max_position_embeddings}]")
+    if quantize == "qat":
+        raise ExportError("--quantize qat exports a model fine-tuned with quantization-aware training "
+                          "(`mobilebert finetune --qat`), which this version does not provide yet; use int8 "
+                          "(post-training full-integer quantization) instead")
+    if with_metadata and not vocab_file:
+        raise ExportError("metadata needs the model's vocab.txt (pass --vocab, or --no-metadata)")
+    if task == "classifier":
+        n_labels = model.num_labels
+        labels = labels or [str(i) for i in range(n_labels)]
+        if len(labels) != n_labels:
+            raise ExportError(f"{len(labels)} label names for a model with {n_labels} outputs")
+
+    module = ServingModule(model, task, seq_len)
+    representative = None
+    if quantize == "int8":
+        calib = task_data.calibration_inputs(task, tokenizer, data_dir, calibration_examples, seq_len,
+                                             calibration_file)
+
+        def representative():
+            for i in range(len(calib)):
+                b = calib.batch(i)
+                yield {"ids": b["input_ids"], "mask": b["input_mask"], "segment_ids": b["segment_ids"]}
+
+    data = convert(module, quantize, representative)
+    data, inputs, outputs = rename_io(data)
+    if with_metadata:
+        files = {"vocab.txt": Path(vocab_file).read_bytes()}
+        if task == "classifier":
+            files["labels.txt"] = ("\n".join(labels) + "\n").encode()
+        data = md.attach(data, model_info(task, quantize, inputs, outputs, seq_len, labels, description), files)
+    check_tflite_bytes(data, "exported model")
+
+    gate = task_data.gate_inputs(task, tokenizer, data_dir, gate_examples, seq_len, gate_file)
+    report = accuracy.compare(model, data, task, gate, progress=progress)
+    threshold = DEFAULT_THRESHOLD[quantize] if threshold is None else threshold
+    report.update(quantize=quantize, task=task, seq_len=seq_len, threshold=threshold, size_bytes=len(data),
+                  passed=report["agreement"] >= threshold)
+    out = Path(out)
+    target = out if (report["passed"] or allow_accuracy_drop) else out.with_name(out.stem + ".rejected.tflite")
+    report["model_file"] = str(target)
+    write_atomic(target, data)
+    write_atomic(str(out) + ".report.json", (json.dumps(report, indent=2) + "\n").encode())
+    result = ExportedModel(str(target), task, quantize, seq_len, len(data), sorted(set(op_names(data))), labels,
+                           report)
+    if not report["passed"] and not allow_accuracy_drop:
+        raise ExportError(f"accuracy gate failed: agreement {report['agreement']:.2%} < {threshold:.0%} on "
+                          f"{report['examples']} examples ({gate.source}); model kept as {target}, report "
+                          f"{out}.report.json (pass --allow-accuracy-drop to accept)")
+    return result

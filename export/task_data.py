@@ -1,0 +1,120 @@
+"""Real task inputs for calibration (int8) and the accuracy gate, packed to the export's seq len.
+
+- classifier / encoder: SST-2 sentences (gate: dev; calibration: train), labels for the gate.
+- qa: SQuAD v1.1 features (gate: the first two dev articles; calibration: later articles of the
+  dev set, since shared/data has no SQuAD train file).
+``--calibration-data FILE``: ``.txt`` (a text per line), ``.tsv`` (GLUE layout with a ``sentence``
+or ``sentence1``/``sentence2`` or ``question``/``sentence`` header) or ``.json`` (SQuAD).
+"""
+from __future__ import annotations
+
+import csv
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from mobilebert_tf.data import DataError
+from mobilebert_tf.paths import require
+
+
+@dataclass
+class TaskInputs:
+    """Packed inputs, int32 [N, seq] each, plus what the gate needs to score them."""
+    input_ids: np.ndarray
+    input_mask: np.ndarray
+    segment_ids: np.ndarray
+    labels: np.ndarray | None = None           # classifier gate
+    squad_examples: list | None = None         # qa gate
+    squad_features: list | None = None
+    source: str = ""
+
+    def __len__(self):
+        return len(self.input_ids)
+
+    def batch(self, i: int) -> dict[str, np.ndarray]:
+        return {k: getattr(self, k)[i:i + 1] for k in ("input_ids", "input_mask", "segment_ids")}
+
+
+def _pack_texts(tokenizer, texts_a, texts_b, seq_len, source, labels=None) -> TaskInputs:
+    packed = (tokenizer.encode_pair(texts_a, texts_b, seq_len) if texts_b is not None
+              else tokenizer.encode_single(texts_a, seq_len))
+    return TaskInputs(packed["input_ids"], packed["input_mask"], packed["segment_ids"],
+                      labels=None if labels is None else np.asarray(labels), source=source)
+
+
+def sst2_inputs(tokenizer, data_dir, split: str, n: int, seq_len: int) -> TaskInputs:
+    from mobilebert_tf.data.glue import read_glue
+
+    path = require(Path(data_dir) / "glue" / "SST-2" / f"{split}.tsv", "SST-2 data")
+    examples = read_glue("sst-2", path, split)[:n]
+    return _pack_texts(tokenizer, [e.text_a for e in examples], None, seq_len, f"{path} (first {len(examples)})",
+                       labels=[e.label for e in examples])
+
+
+def squad_inputs(tokenizer, source, n: int, seq_len: int, skip_articles: int = 0) -> TaskInputs:
+    from mobilebert_tf.data import squad
+
+    data = squad.load_json(source)
+    if skip_articles:
+        data = {**data, "data": data["data"][skip_articles:]}
+    examples = squad.read_squad(data, is_training=False)[:n]
+    features = squad.convert_examples_to_features(examples, tokenizer, seq_len=seq_len, is_training=False)
+    # keep whole questions only: cut at the last example all of whose windows fit in n
+    count_per_example = np.bincount([f.example_index for f in features], minlength=len(examples))
+    n_examples = int(np.searchsorted(np.cumsum(count_per_example), n, side="right"))
+    kept = examples[:n_examples]
+    features = [f for f in features if f.example_index < n_examples]
+    if not features:
+        raise DataError(f"{source}: no SQuAD features could be made")
+    arrays = squad.features_to_arrays(features)
+    return TaskInputs(arrays["input_ids"], arrays["input_mask"], arrays["segment_ids"], squad_examples=kept,
+                      squad_features=features, source=f"{source} ({len(kept)} questions, {len(features)} windows)")
+
+
+def file_inputs(tokenizer, path, n: int, seq_len: int) -> TaskInputs:
+    """Calibration texts from a user file (see module docstring)."""
+    path = Path(require(path, "calibration data"))
+    if path.suffix in (".json", ".zip"):
+        return squad_inputs(tokenizer, path, n, seq_len)
+    if path.suffix == ".tsv":
+        with open(path, encoding="utf-8-sig", newline="") as f:
+            rows = list(csv.DictReader(f, delimiter="\t", quoting=csv.QUOTE_NONE))
+        if not rows:
+            raise DataError(f"{path}: no rows")
+        for a, b in (("sentence", None), ("sentence1", "sentence2"), ("question", "sentence"),
+                     ("#1 String", "#2 String")):
+            if a in rows[0] and (b is None or b in rows[0]):
+                rows = rows[:n]
+                return _pack_texts(tokenizer, [r[a] for r in rows], None if b is None else [r[b] for r in rows],
+                                   seq_len, str(path))
+        raise DataError(f"{path}: header has none of the text columns sentence, sentence1/sentence2, "
+                        f"question/sentence; got {list(rows[0])}")
+    lines = [line.strip() for line in open(path, encoding="utf-8") if line.strip()][:n]
+    if not lines:
+        raise DataError(f"{path}: file has no text lines")
+    return _pack_texts(tokenizer, lines, None, seq_len, str(path))
+
+
+def gate_inputs(task: str, tokenizer, data_dir, n: int, seq_len: int, gate_file=None) -> TaskInputs:
+    if gate_file is not None:
+        inputs = file_inputs(tokenizer, gate_file, n, seq_len)
+        if task == "qa" and inputs.squad_features is None:
+            raise DataError(f"{gate_file}: the QA gate needs a SQuAD .json file")
+        return inputs
+    if task == "qa":
+        return squad_inputs(tokenizer, require(Path(data_dir) / "squad" / "dev-v1.1-first2articles.json",
+                                               "SQuAD data"), n, seq_len)
+    return sst2_inputs(tokenizer, data_dir, "dev", n, seq_len)
+
+
+def calibration_inputs(task: str, tokenizer, data_dir, n: int, seq_len: int, calibration_file=None) -> TaskInputs:
+    if calibration_file is not None:
+        return file_inputs(tokenizer, calibration_file, n, seq_len)
+    if task == "qa":
+        # articles 3.. of the dev set: disjoint from the gate's first two articles
+        return squad_inputs(tokenizer, require(Path(data_dir) / "squad" / "dev-v1.1.json.zip", "SQuAD data"),
+                            n, seq_len, skip_articles=2)
+    return sst2_inputs(tokenizer, data_dir, "train", n, seq_len)
