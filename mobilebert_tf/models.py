@@ -209,6 +209,9 @@ class _PretrainedModel(keras.Model):
                 init_overrides.update(hf.hf_init_kwargs(os.path.join(path, CONFIG_FILE)))
             weights = os.path.join(path, hf.HF_WEIGHTS_FILE)
             arrays = hf.hf_to_ours(load_safetensors(weights), config, source=weights)
+            if (cls.task_type == "qa" and config.classifier_activation and any(k.startswith("qa_head/") for k in arrays)
+                    and not any(k.startswith("encoder/pooler/") for k in arrays)):
+                config = config.replace(classifier_activation=False)  # HF's QA model has no pooler
             return cls._build_and_assign(config, arrays, source=weights, init_kwargs=init_overrides,
                                          display=lambda n: f"{hf.hf_name_for(n)} (ours: {n})")
         raise CheckpointError(f"{path}: unsupported checkpoint format {fmt!r}")

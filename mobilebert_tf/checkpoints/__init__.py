@@ -1,4 +1,5 @@
-"""Checkpoint formats: detection, HF safetensors (``hf``). Converters are tables, shared by both directions."""
+"""Checkpoint formats: detection, HF safetensors (``hf``), Google TF1 (``tf1``). Converters are tables, shared
+by both directions."""
 from __future__ import annotations
 
 import glob
@@ -10,10 +11,16 @@ PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".pkl", ".ckpt.pt")
 
 
 def detect_format(path: str) -> str:
-    """Return ``mobilebert_tf`` or ``hf`` for a model directory; raise CheckpointError otherwise.
+    """Return ``mobilebert_tf``, ``hf`` or ``tf1`` for a model directory (``tf1`` also for a TF1 checkpoint
+    prefix or its .index/.data file); raise CheckpointError otherwise.
 
     Pickled PyTorch files are refused: loading never unpickles.
     """
+    from mobilebert_tf.checkpoints.tf1 import is_tf1_path
+
+    path = os.fspath(path)
+    if not os.path.isdir(path) and is_tf1_path(path):
+        return "tf1"
     if not os.path.exists(path):
         raise CheckpointError(f"model path not found: {path}")
     if os.path.isfile(path):
@@ -35,9 +42,8 @@ def detect_format(path: str) -> str:
         raise CheckpointError(f"{path}: only pickled PyTorch weights found ({', '.join(sorted(pickles))}); "
                               f"refusing to unpickle. Convert them to safetensors (HF: "
                               f"save_pretrained(dir, safe_serialization=True)) and retry")
-    if glob.glob(os.path.join(path, "*.index")):
-        raise CheckpointError(f"{path}: looks like a TF1 checkpoint; TF1 import is not available in "
-                              f"from_pretrained yet")
+    if is_tf1_path(path):
+        return "tf1"
     if not has("config.json"):
         raise CheckpointError(f"{path}: no config.json found")
     raise CheckpointError(f"{path}: config.json found but no weights (expected weights.safetensors for "

@@ -150,9 +150,10 @@ def hf_to_ours(arrays: Mapping[str, np.ndarray], config: MobileBertConfig | None
         arrays = {(f"mobilebert.{k}" if k.startswith(("embeddings.", "encoder.", "pooler.")) else k): v
                   for k, v in arrays.items()}
     out, unknown = {}, []
+    unused = hf_unused_names(config) if config is not None else ()
     for name, value in arrays.items():
         name = _normalize_hf_name(name)
-        if name in HF_REDUNDANT or name.endswith(HF_BUFFER_SUFFIXES):
+        if name in HF_REDUNDANT or name.endswith(HF_BUFFER_SUFFIXES) or name in unused:
             continue
         hit = _translate(name, _THEIRS, "ours")
         if hit is None:
@@ -182,3 +183,114 @@ def ours_to_hf(arrays: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
 def hf_name_for(ours: str) -> str | None:
     hit = _translate(ours, _OURS, "theirs")
     return hit[0] if hit else None
+
+
+# ------------------------------------------------------------------ export (ours -> HF directory)
+#: Our model class -> HF architecture that holds the same weights.
+HF_ARCHITECTURES = {"MobileBertForPreTraining": "MobileBertForPreTraining",
+                    "MobileBertForSequenceClassification": "MobileBertForSequenceClassification",
+                    "MobileBertForQuestionAnswering": "MobileBertForQuestionAnswering"}
+
+
+def hf_init_kwargs(config_path: str) -> dict:
+    """``{"num_labels": n}`` for a HF sequence-classification directory (from ``id2label``), else ``{}``."""
+    try:
+        with open(config_path, encoding="utf-8") as f:
+            values = json.load(f)
+    except (OSError, json.JSONDecodeError):
+        return {}
+    if "MobileBertForSequenceClassification" not in (values.get("architectures") or []):
+        return {}
+    n = len(values["id2label"]) if isinstance(values.get("id2label"), dict) else values.get("num_labels")
+    return {"num_labels": int(n)} if n else {}
+
+
+def hf_unsupported_reason(config: MobileBertConfig) -> str | None:
+    """Why HF transformers cannot run ``config`` with our semantics, or None."""
+    if (config.use_bottleneck and not config.use_bottleneck_attention and not config.key_query_shared_bottleneck
+            and config.intra_bottleneck_size != config.hidden_size):
+        return (f"HF transformers cannot run this config (the IB-BERT teacher layout): with neither "
+                f"use_bottleneck_attention nor key_query_shared_bottleneck, Google's code feeds the "
+                f"{config.hidden_size}-wide block input to query/key/value, but HF builds query/key for "
+                f"intra_bottleneck_size ({config.intra_bottleneck_size}) inputs and would crash. Keep it in "
+                f"our format or export it as a TF1 checkpoint")
+    return None
+
+
+def hf_export_warnings(config: MobileBertConfig) -> list[str]:
+    """What an HF copy of ``config`` computes differently (the weights stay exact)."""
+    out = []
+    if config.attention_mask_mode != "additive":
+        out.append(f"attention_mask_mode {config.attention_mask_mode!r} is not an HF concept: HF masks padding "
+                   f"additively (dtype minimum), so outputs on padded inputs differ from ours; unpadded inputs "
+                   f"agree. Load ours with attention_mask_mode='additive' to match HF exactly")
+    if config.normalization_type == "layer_norm" and not config.hf_norm_eps_quirk:
+        out.append(f"HF builds the embedding LayerNorm and the last FFN's LayerNorm with eps 1e-5, ours uses "
+                   f"layer_norm_eps {config.layer_norm_eps} there (hf_norm_eps_quirk is false): outputs differ "
+                   f"slightly")
+    return out
+
+
+def hf_filler_weights(config: MobileBertConfig, architecture: str) -> dict[str, np.ndarray]:
+    """Parameters HF allocates but never uses for ``config``: written as zeros so that HF loads with no
+    missing keys, dropped again on import (:func:`hf_unused_names`)."""
+    out = {}
+    if not config.uses_embedding_transformation:
+        width = config.embedding_size * (3 if config.trigram_input else 1)
+        out[f"{HE}.embedding_transformation.weight"] = np.zeros((config.hidden_size, width), np.float32)
+        out[f"{HE}.embedding_transformation.bias"] = np.zeros((config.hidden_size,), np.float32)
+    if architecture == "MobileBertForPreTraining" and config.hidden_size == config.embedding_size:
+        out["cls.predictions.dense.weight"] = np.zeros((0, config.vocab_size), np.float32)
+    return out
+
+
+def hf_unused_names(config: MobileBertConfig) -> tuple[str, ...]:
+    names = []
+    if not config.uses_embedding_transformation:
+        names += [f"{HE}.embedding_transformation.weight", f"{HE}.embedding_transformation.bias"]
+    if config.hidden_size == config.embedding_size:
+        names.append("cls.predictions.dense.weight")
+    return tuple(names)
+
+
+def save_hf_pretrained(model, path: str, *, vocab_file: str | None = None) -> list[str]:
+    """Write ``model`` as an HF directory (``config.json`` + ``model.safetensors`` [+ ``vocab.txt``]) that
+    HF's ``from_pretrained`` of the matching class loads with no missing or unexpected keys.
+
+    Raises ConfigError for configs HF cannot run (the teacher layout); returns the warnings of
+    :func:`hf_export_warnings`. Each file is written to a temporary name and renamed, weights first and
+    config.json last, so an interrupted export never leaves a config next to half-written weights.
+    """
+    import os
+    import shutil
+
+    from mobilebert_tf.config import _atomic_write_text
+    from mobilebert_tf.weights import save_safetensors, weights_to_numpy
+
+    config = model.config
+    reason = hf_unsupported_reason(config)
+    if reason:
+        raise ConfigError(reason)
+    architecture = HF_ARCHITECTURES.get(type(model).__name__)
+    if architecture is None:
+        raise ConfigError(f"no HF architecture for {type(model).__name__}; expected one of {sorted(HF_ARCHITECTURES)}")
+    model.build_with_dummy()
+    arrays = ours_to_hf(weights_to_numpy(model))
+    if architecture == "MobileBertForQuestionAnswering":
+        # HF's QA model has no pooler (add_pooling_layer=False); span logits never read it
+        arrays = {k: v for k, v in arrays.items() if not k.startswith("mobilebert.pooler.")}
+    arrays.update({k: v for k, v in hf_filler_weights(config, architecture).items() if k not in arrays})
+    values = config_to_hf_dict(config, architecture)
+    num_labels = getattr(model, "num_labels", None)
+    if architecture == "MobileBertForSequenceClassification":
+        values["id2label"] = {str(i): f"LABEL_{i}" for i in range(num_labels)}
+        values["label2id"] = {f"LABEL_{i}": i for i in range(num_labels)}
+    os.makedirs(path, exist_ok=True)
+    save_safetensors(arrays, os.path.join(path, HF_WEIGHTS_FILE), metadata={"format": "pt"})
+    if vocab_file is not None and os.path.isfile(vocab_file):
+        dst = os.path.join(path, "vocab.txt")
+        if os.path.abspath(vocab_file) != os.path.abspath(dst):
+            shutil.copyfile(vocab_file, f"{dst}.tmp-{os.getpid()}")
+            os.replace(f"{dst}.tmp-{os.getpid()}", dst)
+    _atomic_write_text(os.path.join(path, HF_CONFIG_FILE), json.dumps(values, indent=2, sort_keys=True) + "\n")
+    return hf_export_warnings(config)
