@@ -64,7 +64,8 @@ def squad_inputs(tokenizer, source, n: int, seq_len: int, skip_articles: int = 0
     features = squad.convert_examples_to_features(examples, tokenizer, seq_len=seq_len, is_training=False)
     # keep whole questions only: cut at the last example all of whose windows fit in n
     count_per_example = np.bincount([f.example_index for f in features], minlength=len(examples))
-    n_examples = int(np.searchsorted(np.cumsum(count_per_example), n, side="right"))
+    # (at least one question, even when its windows alone exceed n)
+    n_examples = max(1, int(np.searchsorted(np.cumsum(count_per_example), n, side="right")))
     kept = examples[:n_examples]
     features = [f for f in features if f.example_index < n_examples]
     if not features:

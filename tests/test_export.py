@@ -1,0 +1,192 @@
+"""TFLite export: every mode, the Task Library contract, metadata, builtin ops, the accuracy gate."""
+import json
+
+import numpy as np
+import pytest
+import tf_keras as keras
+
+from export import ExportError
+from export import metadata as md
+from export.exporter import export_tflite, run_tflite
+from export.task_data import sst2_inputs
+from export.tflite_io import check_tflite_bytes, make_interpreter, non_builtin_ops, op_names, read_tflite
+from mobilebert_tf import MobileBertConfig, MobileBertForQuestionAnswering, MobileBertForSequenceClassification
+from mobilebert_tf.cli import main
+from mobilebert_tf.tokenization import BertTokenizer
+from tests.conftest import SHARED_DATA, VOCAB
+
+MODES = ["none", "fp16", "dynamic", "int8"]
+SMALL = dict(num_hidden_layers=2)
+SEQ = 64
+
+
+@pytest.fixture(scope="module")
+def tokenizer():
+    return BertTokenizer(str(VOCAB))
+
+
+@pytest.fixture(scope="module")
+def random_qa():
+    keras.utils.set_random_seed(0)
+    return MobileBertForQuestionAnswering(MobileBertConfig.from_preset("mobilebert", **SMALL)).build_with_dummy()
+
+
+@pytest.fixture(scope="module")
+def tuned_classifier(tokenizer):
+    """A tiny classifier fitted to 64 real SST-2 sentences, so its predictions are confident (a random
+    model sits on 50/50 ties that any rounding flips). It learns the train set, not yet the task."""
+    keras.utils.set_random_seed(0)
+    model = MobileBertForSequenceClassification(MobileBertConfig.from_preset("mobilebert_tiny", **SMALL),
+                                                num_labels=2).build_with_dummy()
+    data = sst2_inputs(tokenizer, SHARED_DATA, "train", 64, SEQ)
+    opt = keras.optimizers.Adam(2e-3)
+    import tensorflow as tf
+
+    for step in range(60):
+        idx = np.arange(step * 16, step * 16 + 16) % len(data)
+        batch = {k: getattr(data, k)[idx] for k in ("input_ids", "input_mask", "segment_ids")}
+        with tf.GradientTape() as tape:
+            logits = model(batch, training=True)["logits"]
+            loss = tf.reduce_mean(keras.losses.sparse_categorical_crossentropy(data.labels[idx], logits,
+                                                                              from_logits=True))
+        opt.apply_gradients(zip(tape.gradient(loss, model.trainable_variables), model.trainable_variables))
+    train_acc = (model({k: getattr(data, k) for k in
+                       ("input_ids", "input_mask", "segment_ids")})["logits"].numpy().argmax(-1) == data.labels).mean()
+    assert train_acc >= 0.9, train_acc
+    return model
+
+
+def _export(model, task, tmp_path, quantize, tokenizer, **kw):
+    kw.setdefault("gate_examples", 24)
+    kw.setdefault("calibration_examples", 16)
+    return export_tflite(model, task, tmp_path / f"{task}_{quantize}.tflite", seq_len=kw.pop("seq_len", SEQ),
+                         quantize=quantize, tokenizer=tokenizer, vocab_file=str(VOCAB), data_dir=SHARED_DATA,
+                         progress=False, **kw)
+
+
+def _check_contract(path, task, seq, n_labels=2):
+    data = read_tflite(path)
+    interpreter = make_interpreter(data)
+    inputs = {d["name"]: d for d in interpreter.get_input_details()}
+    assert sorted(inputs) == ["ids", "mask", "segment_ids"]
+    for d in inputs.values():
+        assert list(d["shape"]) == [1, seq] and d["dtype"] == np.int32
+    outputs = {d["name"]: d for d in interpreter.get_output_details()}
+    if task == "qa":
+        assert sorted(outputs) == ["end_logits", "start_logits"]
+        assert all(list(d["shape"]) == [1, seq] and d["dtype"] == np.float32 for d in outputs.values())
+    else:
+        assert list(outputs) == ["probability"]
+        assert list(outputs["probability"]["shape"]) == [1, n_labels]
+    assert non_builtin_ops(data) == []
+    # one Cast at most: int32 mask -> float at the input; the mask arithmetic itself stays float
+    assert op_names(data).count("CAST") <= 1
+    info, files = md.read(data)
+    # metadata lists tensors in the subgraph's order, which is the order of get_*_details()
+    assert [t.name for t in info.inputs] == [d["name"] for d in interpreter.get_input_details()]
+    assert [t.name for t in info.outputs] == [d["name"] for d in interpreter.get_output_details()]
+    assert info.tokenizer_vocab == "vocab.txt" and files["vocab.txt"] == VOCAB.read_bytes()
+    return data, info, files
+
+
+@pytest.mark.parametrize("quantize", MODES)
+def test_random_qa_all_modes(random_qa, tokenizer, tmp_path, quantize):
+    result = _export(random_qa, "qa", tmp_path, quantize, tokenizer, allow_accuracy_drop=True)
+    _check_contract(result.path, "qa", SEQ)
+    report = json.loads(open(f"{tmp_path}/qa_{quantize}.tflite.report.json").read())
+    assert report["examples"] >= 10 and report["quantize"] == quantize and "exact_match" in report["metric"]["float"]
+    print(f"\nqa {quantize}: {result.size_bytes / 1e6:.2f} MB, agreement {report['agreement']:.3f}, "
+          f"max diff {report['max_abs_diff']}")
+    if quantize == "none":
+        assert max(report["max_abs_diff"].values()) <= 1e-4  # float export vs Keras on real SQuAD inputs
+        assert report["agreement"] == 1.0
+
+
+@pytest.mark.parametrize("quantize", MODES)
+def test_tuned_classifier_all_modes_pass_gate(tuned_classifier, tokenizer, tmp_path, quantize):
+    labels = ["negative", "positive"]
+    result = _export(tuned_classifier, "classifier", tmp_path, quantize, tokenizer, labels=labels, gate_examples=64)
+    data, info, files = _check_contract(result.path, "classifier", SEQ)
+    assert files["labels.txt"].decode().split() == labels
+    assert info.outputs[0].associated_files[0].type == md.TENSOR_AXIS_LABELS
+    r = result.report
+    print(f"\nclassifier {quantize}: {result.size_bytes / 1e6:.2f} MB, agreement {r['agreement']:.3f}, "
+          f"accuracy float {r['metric']['float']:.3f} tflite {r['metric']['tflite']:.3f}, max diff {r['max_abs_diff']}")
+    assert r["passed"] and r["agreement"] >= r["threshold"]
+    if quantize == "none":
+        assert r["max_abs_diff"]["probability"] <= 1e-4
+
+
+def test_float_export_matches_keras_on_real_inputs(tuned_classifier, tokenizer, tmp_path):
+    result = _export(tuned_classifier, "classifier", tmp_path, "none", tokenizer, labels=["n", "p"])
+    interpreter = make_interpreter(read_tflite(result.path))
+    data = sst2_inputs(tokenizer, SHARED_DATA, "dev", 8, SEQ)
+    for i in range(len(data)):
+        b = data.batch(i)
+        got = run_tflite(interpreter, {"ids": b["input_ids"], "mask": b["input_mask"], "segment_ids": b["segment_ids"]})
+        want = keras.activations.softmax(tuned_classifier(b)["logits"]).numpy()
+        np.testing.assert_allclose(got["probability"], want, atol=1e-4)
+
+
+def test_gate_failure_keeps_report_and_rejects_model(random_qa, tokenizer, tmp_path):
+    with pytest.raises(ExportError, match="accuracy gate failed"):
+        _export(random_qa, "qa", tmp_path, "dynamic", tokenizer, threshold=1.01)
+    assert not (tmp_path / "qa_dynamic.tflite").exists()
+    assert (tmp_path / "qa_dynamic.rejected.tflite").exists()
+    report = json.loads((tmp_path / "qa_dynamic.tflite.report.json").read_text())
+    assert report["passed"] is False and report["threshold"] == 1.01
+
+
+def test_no_metadata(random_qa, tokenizer, tmp_path):
+    result = _export(random_qa, "qa", tmp_path, "none", tokenizer, with_metadata=False)
+    info, files = md.read(read_tflite(result.path))
+    assert info is None and files == {}
+
+
+def test_metadata_round_trip():
+    info = md.ModelInfo("m", "d", "1", "a", "Apache-2.0",
+                        [md.TensorInfo("ids", "x"), md.TensorInfo("mask"), md.TensorInfo("segment_ids")],
+                        [md.TensorInfo("probability", "p", [md.AssociatedFile("labels.txt", "l", md.TENSOR_AXIS_LABELS)])],
+                        tokenizer_vocab="vocab.txt")
+    assert md.parse_metadata(md.build_metadata(info)) == info
+
+
+def test_corrupt_tflite_clear_error(random_qa, tokenizer, tmp_path):
+    result = _export(random_qa, "qa", tmp_path, "none", tokenizer, with_metadata=False, gate_examples=2)
+    data = read_tflite(result.path)
+    for damage, bad in {"truncated": data[: len(data) // 3], "empty": b"", "garbage": b"\x00" * 64}.items():
+        path = tmp_path / f"{damage}.tflite"
+        path.write_bytes(bad)
+        with pytest.raises(ExportError, match="not a TFLite model|corrupt or truncated"):
+            read_tflite(path)
+        with pytest.raises(ExportError):
+            check_tflite_bytes(bad)
+
+
+def test_cli_export_and_errors(tmp_path, capsys):
+    out = tmp_path / "tiny.tflite"
+    rc = main(["export", "--preset", "mobilebert_tiny", "--random-init", "--task", "qa", "--seq-len", "32",
+               "--quantize", "dynamic", "--out", str(out), "--gate-examples", "4", "--allow-accuracy-drop"])
+    assert rc == 0 and out.exists()
+    assert "accuracy gate on" in capsys.readouterr().out
+    assert main(["export", "--preset", "mobilebert", "--out", str(out)]) == 1
+    assert "--random-init" in capsys.readouterr().err
+    assert main(["export", "--preset", "mobilebert", "--random-init", "--quantize", "qat", "--out", str(out)]) == 1
+    assert "qat" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_full_size_qa_sizes(tokenizer, tmp_path):
+    """Full-size mobilebert QA at seq 384 (decimal MB): float ~100, int8 <= 26; dynamic 26.5 because
+    dynamic-range quantization leaves the constant-folded position embeddings ([384, 512]) float."""
+    keras.utils.set_random_seed(0)
+    model = MobileBertForQuestionAnswering(MobileBertConfig.from_preset("mobilebert")).build_with_dummy()
+    sizes = {}
+    for q in ("none", "dynamic", "int8"):
+        r = export_tflite(model, "qa", tmp_path / f"{q}.tflite", quantize=q, tokenizer=tokenizer, vocab_file=str(VOCAB),
+                          data_dir=SHARED_DATA, gate_examples=4, calibration_examples=8, allow_accuracy_drop=True,
+                          progress=False)
+        sizes[q] = r.size_bytes / 1e6
+    print(f"\nfull-size QA seq 384 sizes (MB): {sizes}")
+    assert 95 <= sizes["none"] <= 105
+    assert sizes["int8"] <= 26.0 and sizes["dynamic"] <= 26.6
