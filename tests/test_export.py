@@ -190,3 +190,20 @@ def test_full_size_qa_sizes(tokenizer, tmp_path):
     print(f"\nfull-size QA seq 384 sizes (MB): {sizes}")
     assert 95 <= sizes["none"] <= 105
     assert sizes["int8"] <= 26.0 and sizes["dynamic"] <= 26.6
+
+
+def test_non_builtin_op_is_named():
+    """A graph needing a Flex op fails with the op's name instead of silently needing SELECT_TF_OPS."""
+    import tensorflow as tf
+
+    from export.exporter import convert
+
+    class Module(tf.Module):
+        def __init__(self):
+            super().__init__()
+            self.serve = tf.function(lambda ids, mask, segment_ids: {"out": tf.math.digamma(tf.cast(ids, tf.float32))},
+                                     input_signature=[tf.TensorSpec([1, 8], tf.int32, name=n)
+                                                      for n in ("ids", "mask", "segment_ids")])
+
+    with pytest.raises(ExportError, match="unsupported ops: Digamma"):
+        convert(Module(), "none")
