@@ -95,9 +95,11 @@ def convert(module: ServingModule, quantize: str, representative=None) -> bytes:
     elif quantize in ("int8", "qat"):
         converter.optimizations = [tf.lite.Optimize.DEFAULT]
         converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
-        if quantize == "int8":
-            if representative is None:
-                raise ExportError("int8 export needs a representative dataset (calibration inputs)")
+        if quantize == "int8" and representative is None:
+            raise ExportError("int8 export needs a representative dataset (calibration inputs)")
+        if representative is not None:
+            # qat: ranges come from the fake-quant nodes; calibration fills the few tensors that
+            # have none (e.g. the embedding sums before their norm)
             converter.representative_dataset = representative
     try:
         data = converter.convert()
@@ -180,10 +182,12 @@ def export_tflite(model, task: str, out: str | os.PathLike, *, seq_len: int | No
     seq_len = seq_len or DEFAULT_SEQ_LEN[task]
     if not 2 <= seq_len <= model.config.max_position_embeddings:
         raise ExportError(f"--seq-len {seq_len} must be in [2, {model.config.max_position_embeddings}]")
-    if quantize == "qat":
-        raise ExportError("--quantize qat exports a model fine-tuned with quantization-aware training "
-                          "(`mobilebert finetune --qat`), which this version does not provide yet; use int8 "
-                          "(post-training full-integer quantization) instead")
+    if quantize == "qat" and not getattr(model, "qat", False):
+        raise ExportError("--quantize qat needs a model trained with quantization-aware training "
+                          "(`mobilebert finetune --qat`, or mobilebert_tf.qat.apply_qat); this one has no "
+                          "fake-quant ranges. Use --quantize int8 for post-training quantization")
+    if quantize != "qat" and getattr(model, "qat", False):
+        raise ExportError(f"this model was trained with QAT; export it with --quantize qat, not {quantize}")
     if with_metadata and not vocab_file:
         raise ExportError("metadata needs the model's vocab.txt (pass --vocab, or --no-metadata)")
     if task == "classifier":
@@ -194,7 +198,7 @@ def export_tflite(model, task: str, out: str | os.PathLike, *, seq_len: int | No
 
     module = ServingModule(model, task, seq_len)
     representative = None
-    if quantize == "int8":
+    if quantize in ("int8", "qat"):
         calib = task_data.calibration_inputs(task, tokenizer, data_dir, calibration_examples, seq_len,
                                              calibration_file)
 

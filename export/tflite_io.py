@@ -61,3 +61,20 @@ def non_builtin_ops(data: bytes) -> list[str]:
 
     builtin = set(k for k in vars(schema.BuiltinOperator) if not k.startswith("_")) - {"CUSTOM"}
     return sorted({n for n in op_names(data) if n not in builtin})
+
+
+def float_ops(data: bytes) -> list[str]:
+    """Operators of subgraph 0 that compute in float32 (an input tensor is FLOAT32), by name; in a
+    full-integer model only the boundary should remain (mask Cast, Quantize/Dequantize)."""
+    from tensorflow.lite.python import schema_py_generated as schema
+
+    model = schema.Model.GetRootAsModel(data, 0)
+    codes = op_names(data)
+    sg = model.Subgraphs(0)
+    out = []
+    for i in range(sg.OperatorsLength()):
+        op = sg.Operators(i)
+        types = [sg.Tensors(t).Type() for t in op.InputsAsNumpy() if t >= 0]
+        if schema.TensorType.FLOAT32 in types:
+            out.append(codes[op.OpcodeIndex()])
+    return out

@@ -115,9 +115,18 @@ class MobileBertEmbedding(_ConfigLayer):
         self.norm.build((None, None, c.hidden_size))
         super().build(input_shape)
 
+    def enable_fake_quant(self):
+        """QAT (mobilebert_tf.qat): int8 range for the word table, as TFLite's int8 GATHER will see it."""
+        from mobilebert_tf.qat import FakeQuant
+
+        self.fake_quant = FakeQuant(self, ("word_embeddings_fq",), weights=True)
+
     def call(self, input_ids, segment_ids, training=False):
         c = self.config
-        emb = tf.gather(self.word_embeddings, input_ids)  # [B, S, E]
+        table = self.word_embeddings
+        if getattr(self, "fake_quant", None) is not None:
+            table = self.fake_quant("word_embeddings_fq", table, training)
+        emb = tf.gather(table, input_ids)  # [B, S, E]
         if c.trigram_input:
             # [next token, this token, previous token], zero-padded at the ends -> [B, S, 3E]
             nxt = tf.pad(emb[:, 1:], [[0, 0], [0, 1], [0, 0]])
@@ -189,6 +198,16 @@ class MobileBertAttention(_ConfigLayer):
                                                    name="output_dropout")
         self.norm = make_norm(c, "norm")
 
+    def enable_fake_quant(self):
+        """QAT (mobilebert_tf.qat): int8 ranges for the attention matmul outputs, which are no layer's."""
+        from mobilebert_tf.qat import FakeQuant
+
+        self.fake_quant = FakeQuant(self, ("scores_fq", "probs_fq", "context_fq"))
+
+    def _fq(self, name, x, training):
+        fq = getattr(self, "fake_quant", None)
+        return x if fq is None else fq(name, x, training)
+
     def _split_heads(self, x):
         c = self.config
         batch, seq = tf.shape(x)[0], tf.shape(x)[1]
@@ -209,8 +228,10 @@ class MobileBertAttention(_ConfigLayer):
             scores = scores * m + (1.0 - m) * c.google_mask_value
         else:
             scores = scores + (1.0 - m) * scores.dtype.min
-        probs = tf.nn.softmax(scores, axis=-1)
+        scores = self._fq("scores_fq", scores, training)
+        probs = self._fq("probs_fq", tf.nn.softmax(scores, axis=-1), training)
         context = tf.matmul(self.attention_dropout(probs, training=training), v)  # [B, N, S, d]
+        context = self._fq("context_fq", context, training)
         context = tf.transpose(context, [0, 2, 1, 3])
         batch, seq = tf.shape(context)[0], tf.shape(context)[1]
         context = tf.reshape(context, [batch, seq, c.num_attention_heads * c.attention_head_size])

@@ -15,8 +15,8 @@ import tf_keras as keras
 from mobilebert_tf.config import MobileBertConfig, _atomic_write_text
 from mobilebert_tf.heads import ClassificationHead, MaskedLMHead, NSPHead, SpanQAHead
 from mobilebert_tf.layers import PACKAGE, MobileBertBlock, MobileBertEmbedding, Pooler, as_config
-from mobilebert_tf.weights import (CheckpointError, assign_named, describe_mismatch, load_safetensors,
-                                   named_weights, save_safetensors, weights_to_numpy)
+from mobilebert_tf.weights import (CheckpointError, assign_named, describe_mismatch, is_qat_variable,
+                                   load_safetensors, named_weights, save_safetensors, weights_to_numpy)
 
 INPUT_KEYS = ("input_ids", "input_mask", "segment_ids")
 WEIGHTS_FILE = "weights.safetensors"
@@ -177,7 +177,8 @@ class _PretrainedModel(keras.Model):
                 shutil.copyfile(vocab_file, tmp)
                 os.replace(tmp, dst)
         info = {"format": "mobilebert_tf", "format_version": FORMAT_VERSION, "model_class": type(self).__name__,
-                "task_type": self.task_type, "init_kwargs": self._init_kwargs(), **dict(metadata or {})}
+                "task_type": self.task_type, "init_kwargs": self._init_kwargs(), "qat": bool(getattr(self, "qat", False)),
+                **dict(metadata or {})}
         _atomic_write_text(os.path.join(path, MODEL_INFO_FILE), json.dumps(info, indent=2, sort_keys=True) + "\n")
         return path
 
@@ -195,7 +196,10 @@ class _PretrainedModel(keras.Model):
         from mobilebert_tf.checkpoints import detect_format, hf
 
         path = os.fspath(path)
+        qat = config_overrides.pop("qat", None)
         init_overrides = {k: config_overrides.pop(k) for k in list(config_overrides) if k in cls._init_arg_names()}
+        if qat is not None:
+            init_overrides["qat"] = qat
         fmt = detect_format(path)
         if fmt == "mobilebert_tf":
             return cls._from_our_dir(path, config_overrides, init_overrides)
@@ -230,6 +234,7 @@ class _PretrainedModel(keras.Model):
         arrays = load_safetensors(os.path.join(path, WEIGHTS_FILE))
         same_class = info.get("model_class") == cls.__name__
         init_kwargs = dict(info.get("init_kwargs", {})) if same_class else {}
+        init_kwargs["qat"] = bool(info.get("qat", False))
         init_kwargs.update(init_overrides)
         return cls._build_and_assign(config, arrays, source=os.path.join(path, WEIGHTS_FILE),
                                      init_kwargs=init_kwargs)
@@ -239,14 +244,25 @@ class _PretrainedModel(keras.Model):
         """Build ``cls`` and load ``arrays`` (our names). A checkpoint of the same task loads whole
         and strictly; one of another task (e.g. pre-training -> classifier) gives the encoder only,
         and the head (and the pooler of classifiers) stays freshly initialized."""
-        model = cls(config, **init_kwargs).build_with_dummy()
+        qat = init_kwargs.pop("qat", False)
+        model = cls(config, **init_kwargs)
+        if qat:
+            from mobilebert_tf.qat import apply_qat
+
+            apply_qat(model)
+        model.build_with_dummy()
         names = set(named_weights(model))
+        optional = None
+        if not any(is_qat_variable(k) for k in arrays):
+            # a float checkpoint into a QAT model: quantizer ranges start fresh
+            names = {n for n in names if not is_qat_variable(n)}
+            optional = is_qat_variable
         if set(arrays) == names:
-            assign_named(model, arrays, source=source, display=display)
+            assign_named(model, arrays, source=source, display=display, optional=optional)
             return model
         if set(arrays) & (names - _encoder_names(names)):
             # the checkpoint carries this task's head, so it must match the whole model
-            assign_named(model, arrays, source=source, display=display)
+            assign_named(model, arrays, source=source, display=display, optional=optional)
             return model
         known_heads = tuple(HEAD_PREFIXES)
         unexpected = [k for k in arrays if k not in names and not k.startswith(known_heads)]

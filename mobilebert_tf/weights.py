@@ -22,6 +22,20 @@ def _own_name(variable: tf.Variable) -> str:
     return variable.name.split("/")[-1].split(":")[0]
 
 
+# Variables that only quantization-aware training adds (tfmot quantizer ranges and step counters).
+QAT_SUFFIXES = ("_min", "_max", "optimizer_step")
+
+
+def is_qat_variable(name: str) -> bool:
+    return name.endswith(QAT_SUFFIXES)
+
+
+def _transparent(layer) -> bool:
+    """A tfmot QuantizeWrapper named like the layer it wraps adds no path segment, so a QAT model's
+    real weights keep the float model's names (only the quantizer ranges are new)."""
+    return type(layer).__name__ in ("QuantizeWrapperV2", "QuantizeWrapper") and layer.layer.name == layer.name
+
+
 def named_weights(layer: keras.layers.Layer, prefix: str = "") -> dict[str, tf.Variable]:
     """All weights of a built layer keyed by path. Raises if two weights would share a name."""
     out: dict[str, tf.Variable] = {}
@@ -31,38 +45,49 @@ def named_weights(layer: keras.layers.Layer, prefix: str = "") -> dict[str, tf.V
             raise RuntimeError(f"duplicate weight name {name}")
         out[name] = v
     for child in layer._flatten_layers(include_self=False, recursive=False):
-        for name, v in named_weights(child, prefix + child.name + "/").items():
+        child_prefix = prefix if _transparent(layer) else prefix + child.name + "/"
+        for name, v in named_weights(child, child_prefix).items():
             if name in out:
                 raise RuntimeError(f"duplicate weight name {name}")
             out[name] = v
     return out
 
 
+MAX_LISTED = 60  # names per category in one error message
+
+
 def describe_mismatch(*, missing=(), unexpected=(), mismatched=(), source: str = "checkpoint",
                       display=None) -> str:
     """One message listing every missing, unexpected and mis-shaped weight by name."""
     show = display or (lambda n: n)
+
+    def listing(items):
+        items = list(items)
+        more = f", ... and {len(items) - MAX_LISTED} more" if len(items) > MAX_LISTED else ""
+        return ", ".join(items[:MAX_LISTED]) + more
+
     lines = [f"{source} does not match the model:"]
     if missing:
-        lines.append(f"  missing ({len(missing)}): " + ", ".join(show(n) for n in sorted(missing)))
+        lines.append(f"  missing ({len(missing)}): " + listing(show(n) for n in sorted(missing)))
     if unexpected:
-        lines.append(f"  unexpected ({len(unexpected)}): " + ", ".join(sorted(unexpected)))
+        lines.append(f"  unexpected ({len(unexpected)}): " + listing(sorted(unexpected)))
     if mismatched:
-        lines.append(f"  wrong shape ({len(mismatched)}): " + ", ".join(
+        lines.append(f"  wrong shape ({len(mismatched)}): " + listing(
             f"{show(n)} (checkpoint {tuple(got)}, model {tuple(want)})" for n, got, want in sorted(mismatched)))
     return "\n".join(lines)
 
 
 def assign_named(layer: keras.layers.Layer, arrays: Mapping[str, np.ndarray], *, source: str = "checkpoint",
                  allow_missing: bool = False, allow_unexpected: bool = False,
-                 display=None) -> dict[str, list[str]]:
+                 display=None, optional=None) -> dict[str, list[str]]:
     """Assign ``arrays`` (path -> array) to the built ``layer``; all-or-nothing.
 
     Every problem is collected first (missing, unexpected, wrong shape) and reported in one
-    CheckpointError before anything is assigned.
+    CheckpointError before anything is assigned. ``optional(name)``: weights that may be absent
+    (they keep their initial values), e.g. QAT ranges when loading a float checkpoint.
     """
     targets = named_weights(layer)
-    missing = [n for n in targets if n not in arrays]
+    missing = [n for n in targets if n not in arrays and not (optional and optional(n))]
     unexpected = [n for n in arrays if n not in targets]
     mismatched = [(n, np.shape(arrays[n]), tuple(targets[n].shape)) for n in targets
                   if n in arrays and tuple(np.shape(arrays[n])) != tuple(targets[n].shape)]
@@ -82,7 +107,8 @@ def save_safetensors(arrays: Mapping[str, np.ndarray], path: str | os.PathLike, 
 
     tmp = f"{path}.tmp-{os.getpid()}"
     try:
-        save_file({k: np.ascontiguousarray(v) for k, v in arrays.items()}, tmp, metadata=metadata)
+        # np.require keeps 0-d arrays 0-d (ascontiguousarray would make them shape (1,))
+        save_file({k: np.require(v, requirements="C") for k, v in arrays.items()}, tmp, metadata=metadata)
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):
