@@ -1,0 +1,124 @@
+"""``mobilebert benchmark MODEL.tflite...``: latency on the host (LiteRT + XNNPACK) or a phone (adb)."""
+from __future__ import annotations
+
+import json
+import os
+import platform
+
+HELP = "latency of .tflite models on the host or an Android phone"
+
+
+def configure(parser):
+    parser.add_argument("models", nargs="+", help=".tflite files")
+    parser.add_argument("--threads", default="2", help="comma-separated thread counts (default: %(default)s)")
+    parser.add_argument("--runs", type=int, default=50)
+    parser.add_argument("--warmup", type=int, default=5)
+    parser.add_argument("--device", default="host", help="host | android | android:SERIAL")
+    parser.add_argument("--benchmark-binary", help="TFLite benchmark_model for the phone (android)")
+    parser.add_argument("--apk", action="store_true", help="use the benchmark APK (am start + logcat) instead")
+    parser.add_argument("--taskset", help="CPU mask for the phone run, e.g. f0 (big cores)")
+    parser.add_argument("--use-gpu", action="store_true")
+    parser.add_argument("--use-nnapi", action="store_true")
+    parser.add_argument("--examples", type=int, default=8, help="real examples cycled as inputs (host)")
+    parser.add_argument("--data", help="shared data folder (default: ../shared/data)")
+    parser.add_argument("--json", help="write results as JSON")
+    parser.add_argument("--plot", help="write a p50 bar chart (PNG)")
+
+
+def machine_name() -> str:
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in open("/proc/cpuinfo"):
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return f"{cpu}, {os.cpu_count()} cores"
+
+
+def parse_threads(text: str) -> list[int]:
+    try:
+        threads = [int(t) for t in text.split(",") if t.strip()]
+    except ValueError:
+        raise ValueError(f"--threads must be comma-separated integers, got {text!r}") from None
+    if not threads or min(threads) < 1:
+        raise ValueError(f"--threads must be positive, got {text!r}")
+    return threads
+
+
+def format_table(rows) -> str:
+    head = f"{'model':<40}{'thr':>4}{'size MB':>9}{'p50 ms':>9}{'p90 ms':>9}{'mean':>9}{'std':>8}{'init ms':>9}{'RSS MB':>8}"
+    lines = [head, "-" * len(head)]
+    for r in rows:
+        lines.append(f"{os.path.basename(r['model'])[:39]:<40}{r['threads']:>4}{r['size_mb']:>9.1f}"
+                     f"{r.get('p50_ms', r.get('mean_ms', 0)):>9.2f}{r.get('p90_ms', float('nan')):>9.2f}"
+                     f"{r['mean_ms']:>9.2f}{r.get('std_ms', float('nan')):>8.2f}{r.get('init_ms', 0):>9.1f}"
+                     f"{r.get('peak_rss_mb', float('nan')):>8.0f}")
+    return "\n".join(lines)
+
+
+def plot(rows, path: str, title: str) -> None:
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        raise ValueError("--plot needs matplotlib (pip install matplotlib)") from None
+    labels = [f"{os.path.basename(r['model'])}\n{r['threads']} thr" for r in rows]
+    values = [r.get("p50_ms", r["mean_ms"]) for r in rows]
+    fig, ax = plt.subplots(figsize=(max(6, len(rows) * 1.1), 4))
+    ax.bar(range(len(rows)), values, color="#3b7dd8")
+    ax.set_xticks(range(len(rows)), labels, rotation=45, ha="right", fontsize=7)
+    ax.set_ylabel("p50 latency (ms)")
+    ax.set_title(title, fontsize=9)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def run(args) -> int:
+    import sys
+
+    from benchmarks.android import AndroidRun, DeviceError, run_on_device
+    from export.tflite_io import read_tflite
+
+    threads = parse_threads(args.threads)
+    for model in args.models:
+        read_tflite(model)  # a clear error for missing/corrupt files before anything runs
+    rows = []
+    if args.device == "host":
+        from benchmarks.host import measure_tflite
+        from benchmarks.inputs import real_inputs
+
+        where = f"host: {machine_name()}, LiteRT + XNNPACK"
+        for model in args.models:
+            inputs = real_inputs(model, args.examples, args.data)
+            for t in threads:
+                r = measure_tflite(model, inputs, threads=t, runs=args.runs, warmup=args.warmup)
+                rows.append({"model": model, **r})
+    elif args.device == "android" or args.device.startswith("android:"):
+        serial = args.device.split(":", 1)[1] if ":" in args.device else None
+        try:
+            for model in args.models:
+                for t in threads:
+                    run_cfg = AndroidRun(threads=t, warmup=args.warmup, runs=args.runs, use_gpu=args.use_gpu,
+                                         use_nnapi=args.use_nnapi, taskset=args.taskset)
+                    rows.append({"model": model, **run_on_device(model, run_cfg, serial, args.benchmark_binary,
+                                                                 args.apk)})
+        except DeviceError as e:
+            print(f"mobilebert benchmark: {e}", file=sys.stderr)
+            return 2
+        d = rows[0]["device"]
+        where = f"android: {d['manufacturer']} {d['model']} ({d['soc']}, Android {d['android']})"
+    else:
+        raise ValueError(f"--device must be host, android or android:SERIAL, got {args.device!r}")
+    print(where)
+    print(format_table(rows))
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump({"machine": where, "results": rows}, f, indent=2)
+    if args.plot:
+        plot(rows, args.plot, where)
+    return 0

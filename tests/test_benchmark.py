@@ -1,0 +1,121 @@
+"""Latency harness: host measurement on a real tiny export, Android command construction and the
+documented benchmark_model output format (no phone needed)."""
+import json
+
+import numpy as np
+import pytest
+import tf_keras as keras
+
+from benchmarks.android import (AndroidRun, DeviceError, apk_command, benchmark_args, binary_command,
+                                parse_benchmark_output, parse_devices, parse_getprop)
+from benchmarks.host import summarize
+from mobilebert_tf.cli import main
+
+# As printed by TFLite's benchmark_model (tools/benchmark), trimmed.
+BENCHMARK_OUTPUT = """\
+INFO: STARTING!
+INFO: Log parameter values verbosely: [0]
+INFO: Num threads: [4]
+INFO: Graph: [/data/local/tmp/mobilebert_int8.tflite]
+INFO: Use xnnpack: [1]
+INFO: Loaded model /data/local/tmp/mobilebert_int8.tflite
+INFO: Created TensorFlow Lite XNNPACK delegate for CPU.
+INFO: The input model file size (MB): 25.9718
+INFO: Initialized session in 183.512ms.
+INFO: Running benchmark for at least 5 iterations and at least 0.5 seconds but terminate if exceeding 150 seconds.
+INFO: count=8 first=71234 curr=61210 min=60875 max=71234 avg=62555.4 std=3273
+INFO: Running benchmark for at least 50 iterations and at least 1 seconds but terminate if exceeding 150 seconds.
+INFO: count=50 first=61005 curr=60921 min=60402 max=63310 avg=61022.7 std=512
+INFO: Inference timings in us: Init: 183512, First inference: 71234, Warmup (avg): 62555.4, Inference (avg): 61022.7
+INFO: Note: as the benchmark tool itself affects memory footprint, the following is only APPROXIMATE to the actual memory footprint of the model at runtime. Take the information at your one discretion.
+INFO: Memory footprint delta from the start of the tool (MB): init=38.6328 overall=61.0859
+"""
+
+GETPROP = """\
+[ro.build.version.release]: [14]
+[ro.build.version.sdk]: [34]
+[ro.product.cpu.abi]: [arm64-v8a]
+[ro.product.manufacturer]: [Google]
+[ro.product.model]: [Pixel 4]
+[ro.board.platform]: [msmnile]
+"""
+
+
+def test_parse_benchmark_output():
+    r = parse_benchmark_output(BENCHMARK_OUTPUT)
+    assert r["init_ms"] == pytest.approx(183.512) and r["first_inference_ms"] == pytest.approx(71.234)
+    assert r["warmup_avg_ms"] == pytest.approx(62.5554) and r["mean_ms"] == pytest.approx(61.0227)
+    assert r["runs"] == 50 and r["min_ms"] == pytest.approx(60.402) and r["std_ms"] == pytest.approx(0.512)
+    assert r["memory_delta_mb"] == {"init": 38.6328, "overall": 61.0859}
+
+
+def test_parse_failed_run_names_the_problem():
+    with pytest.raises(DeviceError, match="(?s)no 'Inference timings'.*Failed to allocate"):
+        parse_benchmark_output("INFO: STARTING!\nERROR: Failed to allocate tensors!\n")
+
+
+def test_devices_and_getprop():
+    text = "List of devices attached\n0A1B2C3D\tdevice\nEMU1\toffline\nXYZ\tunauthorized\n\n"
+    assert parse_devices(text) == ["0A1B2C3D"]
+    assert parse_devices("List of devices attached\n\n") == []
+    info = parse_getprop(GETPROP)
+    assert info == {"model": "Pixel 4", "manufacturer": "Google", "soc": "msmnile", "android": "14", "sdk": "34",
+                    "abi": "arm64-v8a"}
+
+
+def test_command_construction():
+    run = AndroidRun(threads=4, warmup=5, runs=50, taskset="f0", use_gpu=True)
+    cmd = binary_command("/data/local/tmp/benchmark_model", "/data/local/tmp/m.tflite", run)
+    assert cmd == ["taskset", "f0", "/data/local/tmp/benchmark_model", "--graph=/data/local/tmp/m.tflite",
+                   "--num_threads=4", "--warmup_runs=5", "--num_runs=50", "--use_xnnpack=true", "--use_gpu=true"]
+    apk = apk_command("/data/local/tmp/m.tflite", AndroidRun(threads=2, use_nnapi=True))
+    assert apk[:5] == ["am", "start", "-S", "-n", "org.tensorflow.lite.benchmark/.BenchmarkModelActivity"]
+    assert apk[-1] == "'" + " ".join(benchmark_args("/data/local/tmp/m.tflite", AndroidRun(threads=2, use_nnapi=True))) + "'"
+    assert "--use_nnapi=true" in apk[-1]
+
+
+def test_summary_statistics():
+    s = summarize([10, 12, 11, 13, 50])
+    assert s["p50_ms"] == 12 and s["mean_ms"] == pytest.approx(19.2) and s["runs"] == 5
+    assert s["p90_ms"] == pytest.approx(np.percentile([10, 12, 11, 13, 50], 90))
+
+
+@pytest.fixture(scope="module")
+def tiny_tflite(tmp_path_factory):
+    from export.exporter import export_tflite
+    from mobilebert_tf import MobileBertConfig, MobileBertForSequenceClassification
+    from mobilebert_tf.tokenization import BertTokenizer
+    from tests.conftest import SHARED_DATA, VOCAB
+
+    keras.utils.set_random_seed(0)
+    model = MobileBertForSequenceClassification(MobileBertConfig.from_preset("mobilebert_tiny", num_hidden_layers=1),
+                                                num_labels=2).build_with_dummy()
+    out = tmp_path_factory.mktemp("bench") / "tiny.tflite"
+    export_tflite(model, "classifier", out, seq_len=32, tokenizer=BertTokenizer(str(VOCAB)), vocab_file=str(VOCAB),
+                  data_dir=SHARED_DATA, gate_examples=4, progress=False, allow_accuracy_drop=True)
+    return out
+
+
+def test_host_benchmark_cli(tiny_tflite, tmp_path, capsys):
+    out_json, out_png = tmp_path / "lat.json", tmp_path / "lat.png"
+    assert main(["benchmark", str(tiny_tflite), "--threads", "1,2", "--runs", "5", "--warmup", "1",
+                 "--json", str(out_json), "--plot", str(out_png)]) == 0
+    report = json.loads(out_json.read_text())
+    assert report["machine"].startswith("host:") and len(report["results"]) == 2
+    for r in report["results"]:
+        assert r["runs"] == 5 and 0 < r["p50_ms"] <= r["p90_ms"] and r["peak_rss_mb"] > 10 and r["size_mb"] > 1
+    assert out_png.read_bytes()[:4] == b"\x89PNG"
+    assert "p50 ms" in capsys.readouterr().out
+
+
+def test_android_without_device_exits_2(tiny_tflite, monkeypatch, capsys):
+    monkeypatch.setenv("MOBILEBERT_ADB", "/nonexistent/adb")
+    assert main(["benchmark", str(tiny_tflite), "--device", "android", "--benchmark-binary", "/x"]) == 2
+    assert "adb not found" in capsys.readouterr().err
+
+
+def test_bad_model_file(tmp_path, capsys):
+    bad = tmp_path / "bad.tflite"
+    bad.write_bytes(b"nope")
+    assert main(["benchmark", str(bad)]) == 1
+    assert "not a TFLite model" in capsys.readouterr().err
