@@ -1,0 +1,145 @@
+"""``mobilebert pretrain``: MLM + NSP pre-training with LAMB (the IB-BERT teacher, or a student baseline).
+
+    mobilebert pretrain --preset ib_bert_large --data data/wiki --out runs/teacher --steps 100000 --batch-size 256
+    mobilebert pretrain ... --resume            # continue from the latest checkpoint in runs/teacher/checkpoints
+"""
+from __future__ import annotations
+
+import dataclasses
+import os
+
+HELP = "pre-train a model on MLM + NSP data with LAMB"
+
+
+def add_model_args(parser, *, what: str = "model") -> None:
+    """``--num-layers`` and repeatable ``--override key=value`` (any MobileBertConfig field)."""
+    parser.add_argument("--num-layers", type=int, default=None, help=f"{what}: num_hidden_layers override")
+    parser.add_argument("--override", action="append", default=[], metavar="KEY=VALUE",
+                        help=f"{what}: set a config field, e.g. --override hidden_dropout_prob=0.0 (repeatable)")
+
+
+def add_run_args(parser, *, steps_help: str | None = None) -> None:
+    """Flags shared by ``pretrain`` and ``distill``: batch, optimizer, seed, checkpoints, strategy."""
+    from mobilebert_tf.training.distribute import STRATEGY_KINDS
+    from mobilebert_tf.training.pretrain import OptimizerConfig
+
+    o = OptimizerConfig()
+    parser.add_argument("--data", required=True, metavar="DIR", help="create-pretraining-data output directory")
+    parser.add_argument("--out", required=True, metavar="MODEL_DIR",
+                        help="run directory: checkpoints/, logs/ and, at the end, the model")
+    parser.add_argument("--batch-size", type=int, default=256, help="global batch size (default: %(default)s)")
+    parser.add_argument("--lr", type=float, default=o.learning_rate,
+                        help="peak LAMB learning rate (default: %(default)s)")
+    parser.add_argument("--weight-decay", type=float, default=o.weight_decay,
+                        help="LAMB weight decay, not on norms and biases (default: %(default)s)")
+    parser.add_argument("--clip-norm", type=float, default=o.clip_norm,
+                        help="global gradient-norm clipping (default: %(default)s)")
+    parser.add_argument("--no-bias-correction", action="store_true",
+                        help="LAMB without Adam's bias correction, as in Google's release")
+    parser.add_argument("--seed", type=int, default=0,
+                        help="seed of initialization and data order (default: %(default)s)")
+    parser.add_argument("--no-shuffle", action="store_true", help="read the examples in the order written")
+    parser.add_argument("--checkpoint-every", type=int, default=1000, metavar="N",
+                        help="save a checkpoint every N steps (default: %(default)s)")
+    parser.add_argument("--keep-checkpoints", type=int, default=3, help="checkpoints kept (default: %(default)s)")
+    parser.add_argument("--log-every", type=int, default=10, metavar="N",
+                        help="TensorBoard / metrics.jsonl every N steps (default: %(default)s)")
+    parser.add_argument("--resume", action="store_true",
+                        help="continue from the latest checkpoint in --out (starts fresh when there is none)")
+    parser.add_argument("--stop-at", type=int, default=None, metavar="STEP",
+                        help="save a checkpoint and stop after global step STEP (continue later with --resume)")
+    parser.add_argument("--strategy-kind", choices=STRATEGY_KINDS, default="default",
+                        help="tf.distribute strategy: default (one device), mirrored (local GPUs), multiworker "
+                             "(TF_CONFIG), tpu (default: %(default)s)")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
+def parse_overrides(items: list[str], num_layers: int | None = None) -> dict:
+    """``["key=value", ...]`` -> typed config overrides (by the MobileBertConfig field's type)."""
+    from mobilebert_tf.config import ConfigError, MobileBertConfig
+
+    types = {f.name: f.type for f in dataclasses.fields(MobileBertConfig)}
+    out = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        key = key.strip()
+        if not sep:
+            raise ConfigError(f"--override {item!r}: expected KEY=VALUE")
+        if key not in types:
+            raise ConfigError(f"--override: unknown config key {key!r}; valid keys are: {', '.join(sorted(types))}")
+        kind = str(types[key])
+        try:
+            if kind == "bool":
+                if value.lower() not in ("true", "false", "1", "0"):
+                    raise ValueError
+                out[key] = value.lower() in ("true", "1")
+            elif kind == "int":
+                out[key] = int(value)
+            elif kind == "float":
+                out[key] = float(value)
+            else:
+                out[key] = value
+        except ValueError:
+            raise ConfigError(f"--override {key}={value!r}: expected a value of type {kind}") from None
+    if num_layers is not None:
+        out["num_hidden_layers"] = num_layers
+    return out
+
+
+def optimizer_config(args):
+    from mobilebert_tf.training.pretrain import OptimizerConfig
+
+    return OptimizerConfig(learning_rate=args.lr, weight_decay=args.weight_decay, clip_norm=args.clip_norm,
+                           bias_correction=not args.no_bias_correction)
+
+
+def print_summary(result, command: str) -> None:
+    last = result.history[-1] if result.history else {}
+    shown = ", ".join(f"{k} {v:.4g}" for k, v in last.items() if isinstance(v, float) and k != "lr")
+    step = result.state["global_step"]
+    if result.finished:
+        print(f"{command}: done at step {step}{' (' + shown + ')' if shown else ''}; model saved to {result.out_dir}")
+    else:
+        print(f"{command}: stopped at step {step}{' (' + shown + ')' if shown else ''}; checkpoint in "
+              f"{os.path.join(result.out_dir, 'checkpoints')}, continue with --resume")
+
+
+def configure(parser):
+    from mobilebert_tf.config import PRESETS
+
+    src = parser.add_mutually_exclusive_group()
+    src.add_argument("--preset", default="mobilebert", choices=list(PRESETS),
+                     help="model preset (default: %(default)s)")
+    src.add_argument("--init", metavar="MODEL_DIR", default=None,
+                     help="start from this model directory's weights (and config) instead of random weights")
+    add_model_args(parser)
+    parser.add_argument("--steps", type=int, default=10_000, help="training steps (default: %(default)s)")
+    parser.add_argument("--warmup", type=int, default=None, metavar="STEPS",
+                        help="linear warmup steps (default: 10%% of --steps)")
+    parser.add_argument("--vocab", default=None, help="vocab.txt to store with the model (default: the data's)")
+    add_run_args(parser)
+
+
+def run(args) -> int:
+    from mobilebert_tf.config import MobileBertConfig
+    from mobilebert_tf.training.distribute import make_strategy
+    from mobilebert_tf.training.pretrain import PretrainConfig, data_vocab, pretrain
+
+    strategy = make_strategy(args.strategy_kind)  # first: multi-worker and TPU set-up precede other TF work
+    overrides = parse_overrides(args.override, args.num_layers)
+    if args.init:
+        model_config = MobileBertConfig.from_json(os.path.join(args.init, "config.json")).replace(**overrides)
+    else:
+        _, size = data_vocab(args.data)
+        if size is not None and "vocab_size" not in overrides:
+            overrides["vocab_size"] = size  # the data's vocab decides unless given
+        model_config = MobileBertConfig.from_preset(args.preset, **overrides)
+    config = PretrainConfig(steps=args.steps, batch_size=args.batch_size, warmup_steps=args.warmup,
+                            optimizer=optimizer_config(args), seed=args.seed, shuffle=not args.no_shuffle,
+                            checkpoint_every=args.checkpoint_every, keep_checkpoints=args.keep_checkpoints,
+                            log_every=args.log_every)
+    result = pretrain(model_config, args.data, args.out, config, resume=args.resume, strategy=strategy,
+                      init_from=args.init, vocab_file=args.vocab, stop_at=args.stop_at,
+                      progress=False if args.no_progress else None)
+    print_summary(result, "pretrain")
+    return 0

@@ -1,0 +1,140 @@
+"""Training checkpoints: model, optimizer and where the run stands (step, stage, data position).
+
+Layout of a run directory ``OUT``::
+
+    OUT/checkpoints/ckpt-<global step>.*   tf.train.CheckpointManager files (+ ``checkpoint``)
+    OUT/checkpoints/run.json               the settings the run started with (checked on resume)
+    OUT/logs/                              TensorBoard events + metrics.jsonl
+    OUT/config.json, weights.safetensors, model.json, vocab.txt   the final model (save_pretrained)
+
+A checkpoint holds ``model`` (the trained model), ``optimizer`` (slots + iteration count of the
+current stage's optimizer) and ``state`` (:class:`TrainState`). Restoring is done in two parts:
+model + state first, which says the stage, then the optimizer of that stage once it is built.
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+
+import tensorflow as tf
+
+from mobilebert_tf.config import ConfigError
+
+CHECKPOINT_DIR = "checkpoints"
+LOG_DIR = "logs"
+RUN_FILE = "run.json"
+
+
+class TrainState(tf.Module):
+    """Where a run stands. ``batches`` is the data position: global batches read so far."""
+
+    def __init__(self):
+        super().__init__(name="train_state")
+        self.global_step = tf.Variable(0, dtype=tf.int64, trainable=False, name="global_step")
+        self.stage = tf.Variable(0, dtype=tf.int64, trainable=False, name="stage")
+        self.stage_step = tf.Variable(0, dtype=tf.int64, trainable=False, name="stage_step")
+        self.batches = tf.Variable(0, dtype=tf.int64, trainable=False, name="batches")
+
+    def as_dict(self) -> dict[str, int]:
+        return {"global_step": int(self.global_step.numpy()), "stage": int(self.stage.numpy()),
+                "stage_step": int(self.stage_step.numpy()), "batches": int(self.batches.numpy())}
+
+    def advance(self):
+        for v in (self.global_step, self.stage_step, self.batches):
+            v.assign_add(1)
+
+    def next_stage(self):
+        self.stage.assign_add(1)
+        self.stage_step.assign(0)
+
+
+class CheckpointKeeper:
+    """Saves and restores checkpoints in ``OUT/checkpoints`` with ``tf.train.CheckpointManager``.
+
+    With several workers every worker takes part in a save (it is collective), but only the chief
+    keeps its files; the others write to a scratch folder and delete it, as TensorFlow advises.
+    """
+
+    def __init__(self, out_dir: str, *, max_to_keep: int = 3, is_chief: bool = True, worker: str = "chief"):
+        self.directory = os.path.join(out_dir, CHECKPOINT_DIR)
+        self.max_to_keep = max_to_keep
+        self.is_chief = is_chief
+        self._write_dir = self.directory if is_chief else os.path.join(self.directory, f".scratch-{worker}")
+        self._manager = None
+        self._bound = None
+
+    @property
+    def latest(self) -> str | None:
+        return tf.train.latest_checkpoint(self.directory)
+
+    def restore_model_and_state(self, model, state: TrainState, path: str | None = None) -> str | None:
+        """Restore ``model`` and ``state`` from ``path`` (default: the latest). Returns the path used."""
+        path = path or self.latest
+        if path is None:
+            return None
+        status = tf.train.Checkpoint(model=model, state=state).restore(path)
+        status.expect_partial()  # the optimizer is restored separately, once it exists
+        status.assert_existing_objects_matched()
+        return path
+
+    def restore_optimizer(self, optimizer, path: str) -> None:
+        status = tf.train.Checkpoint(optimizer=optimizer).restore(path)
+        status.expect_partial()
+        status.assert_existing_objects_matched()
+
+    def save(self, model, state: TrainState, optimizer) -> str:
+        key = (id(model), id(optimizer))
+        if self._bound != key:
+            ckpt = tf.train.Checkpoint(model=model, state=state, optimizer=optimizer)
+            self._manager = tf.train.CheckpointManager(ckpt, self._write_dir, max_to_keep=self.max_to_keep)
+            self._bound = key
+        path = self._manager.save(checkpoint_number=int(state.global_step.numpy()))
+        if not self.is_chief:
+            shutil.rmtree(self._write_dir, ignore_errors=True)
+        return path
+
+
+def _flatten(d: dict, prefix: str = "") -> dict:
+    """{"a": {"b": 1}} -> {"a.b": 1}, so that a difference is reported by its field."""
+    out = {}
+    for k, v in d.items():
+        if isinstance(v, dict):
+            out.update(_flatten(v, f"{prefix}{k}."))
+        else:
+            out[f"{prefix}{k}"] = v
+    return out
+
+
+def check_run_settings(out_dir: str, settings: dict, *, resume: bool, is_chief: bool = True) -> bool:
+    """Record ``settings`` for a new run, or compare them with the recorded ones on ``--resume``.
+
+    Returns True when there is a checkpoint to resume from. Without ``resume`` an existing
+    checkpoint is an error (never silently overwritten or continued); with it, no checkpoint means
+    a fresh start, so a preempted job can always be restarted with the same command line.
+    """
+    ckpt_dir = os.path.join(out_dir, CHECKPOINT_DIR)
+    has_checkpoint = tf.train.latest_checkpoint(ckpt_dir) is not None
+    run_file = os.path.join(ckpt_dir, RUN_FILE)
+    if has_checkpoint and not resume:
+        raise ConfigError(f"{out_dir} already holds training checkpoints; pass --resume to continue that run, "
+                          f"or choose another --out")
+    if not has_checkpoint and os.path.isfile(os.path.join(out_dir, "config.json")):
+        raise ConfigError(f"{out_dir} already holds a model (config.json) and no training checkpoints; "
+                          f"choose another --out")
+    if has_checkpoint and os.path.isfile(run_file):
+        with open(run_file, encoding="utf-8") as f:
+            recorded = json.load(f)
+        before, now = _flatten(recorded), _flatten(json.loads(json.dumps(settings)))
+        differ = sorted(k for k in set(before) | set(now) if before.get(k) != now.get(k))
+        if differ:
+            details = "; ".join(f"{k}: checkpoint {before.get(k)!r}, now {now.get(k)!r}" for k in differ)
+            raise ConfigError(f"--resume: settings differ from the run in {out_dir}: {details}")
+    elif is_chief:
+        os.makedirs(ckpt_dir, exist_ok=True)
+        tmp = f"{run_file}.tmp-{os.getpid()}"
+        with open(tmp, "w", encoding="utf-8") as f:
+            json.dump(settings, f, indent=2, sort_keys=True)
+            f.write("\n")
+        os.replace(tmp, run_file)
+    return has_checkpoint

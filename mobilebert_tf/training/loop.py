@@ -1,0 +1,71 @@
+"""The checkpointed, resumable training loop shared by ``pretrain`` (one stage) and ``distill`` (stages)."""
+from __future__ import annotations
+
+import dataclasses
+from typing import Callable
+
+import tensorflow as tf
+
+from mobilebert_tf.training.checkpointing import CheckpointKeeper, TrainState
+from mobilebert_tf.training.progress import RunLogger
+
+
+@dataclasses.dataclass
+class StageRun:
+    """One stage of a run. ``build()`` (called in the strategy's scope when the stage starts) returns
+    ``(optimizer, train_step, schedule)``: a built optimizer, a function ``iterator -> dict of scalar
+    tensors`` (global values) and the stage's LR schedule (``schedule.value(stage_step)``)."""
+
+    name: str
+    steps: int
+    build: Callable[[], tuple]
+
+
+def distributed_step(strategy: tf.distribute.Strategy, replica_fn: Callable) -> Callable:
+    """``replica_fn(batch) -> dict of replica shares`` -> a tf.function ``iterator -> dict of global sums``."""
+
+    # No autograph: the step has no tensor-dependent Python control flow, and converting every
+    # Keras layer's call costs more than half of the tracing time.
+    @tf.function(autograph=False)
+    def step(iterator):
+        per_replica = strategy.run(replica_fn, args=(next(iterator),))
+        return {k: strategy.reduce(tf.distribute.ReduceOp.SUM, v, axis=None) for k, v in per_replica.items()}
+
+    return step
+
+
+def run_stages(strategy: tf.distribute.Strategy, model, stages: list[StageRun], *, state: TrainState,
+               keeper: CheckpointKeeper, logger: RunLogger, iterator, checkpoint_every: int,
+               resume_path: str | None = None, stop_at: int | None = None) -> bool:
+    """Run ``stages`` from where ``state`` stands. Saves a checkpoint every ``checkpoint_every``
+    global steps, at the end of every stage and when stopping at global step ``stop_at``.
+
+    Returns True when every stage is done, False when stopped early at ``stop_at``.
+    """
+    for index in range(int(state.stage.numpy()), len(stages)):
+        stage = stages[index]
+        with strategy.scope():
+            optimizer, train_step, schedule = stage.build()
+        start = int(state.stage_step.numpy())
+        if resume_path is not None and start > 0:
+            keeper.restore_optimizer(optimizer, resume_path)
+        resume_path = None
+        for stage_step in range(start, stage.steps):
+            if stop_at is not None and int(state.global_step.numpy()) >= stop_at:
+                keeper.save(model, state, optimizer)
+                return False
+            metrics = {k: float(v) for k, v in train_step(iterator).items()}
+            metrics["lr"] = schedule.value(stage_step)
+            if len(stages) > 1:
+                metrics["stage_index"] = float(index)  # marks the stage boundaries in TensorBoard
+            state.advance()
+            stage_done = stage_step + 1 == stage.steps
+            if stage_done:
+                state.next_stage()
+            step = int(state.global_step.numpy())
+            logger.step(step, metrics, stage.name if len(stages) > 1 else None)
+            if step % checkpoint_every == 0 or stage_done or step == stop_at:
+                keeper.save(model, state, optimizer)
+        if stop_at is not None and int(state.global_step.numpy()) >= stop_at and index + 1 < len(stages):
+            return False
+    return True

@@ -1,0 +1,78 @@
+"""Run logging: a tqdm progress bar with ETA, TensorBoard scalars (``tf.summary``) and ``metrics.jsonl``."""
+from __future__ import annotations
+
+import json
+import os
+import sys
+
+import tensorflow as tf
+from tensorflow.core.framework import summary_pb2
+
+from mobilebert_tf.training.checkpointing import LOG_DIR
+
+METRICS_FILE = "metrics.jsonl"
+# What tf.summary.scalar writes. tf.summary.scalar itself lives in the tensorboard package, which
+# TensorFlow 2.21 no longer installs; the event files are the same, TensorBoard shows them as scalars.
+_SCALAR_METADATA = summary_pb2.SummaryMetadata(
+    plugin_data=summary_pb2.SummaryMetadata.PluginData(plugin_name="scalars"),
+    data_class=summary_pb2.DATA_CLASS_SCALAR)
+
+
+def write_scalar(name: str, value: float, step: int) -> None:
+    """``tf.summary.scalar`` without the tensorboard package (into the default summary writer)."""
+    tf.summary.write(name, tf.constant(float(value), tf.float32), step=step, metadata=_SCALAR_METADATA)
+
+
+class RunLogger:
+    """Every ``log_every`` steps (and at the last one) writes the step's scalars to TensorBoard
+    (``OUT/logs``) and to ``OUT/logs/metrics.jsonl``; the bar shows the loss and the ETA.
+
+    Non-chief workers log nothing. ``progress=None`` shows the bar only on a terminal.
+    """
+
+    def __init__(self, out_dir: str, total_steps: int, initial_step: int = 0, *, log_every: int = 10,
+                 progress: bool | None = None, enabled: bool = True, description: str = "train"):
+        from tqdm.auto import tqdm
+
+        self.enabled = enabled
+        self.log_every = max(1, log_every)
+        self.total_steps = total_steps
+        self.history: list[dict] = []
+        self.log_dir = os.path.join(out_dir, LOG_DIR)
+        self._writer = None
+        self._jsonl = None
+        if enabled:
+            os.makedirs(self.log_dir, exist_ok=True)
+            self._writer = tf.summary.create_file_writer(self.log_dir)
+            self._jsonl = open(os.path.join(self.log_dir, METRICS_FILE), "a", encoding="utf-8")
+        show = enabled and (sys.stderr.isatty() if progress is None else progress)
+        self._bar = tqdm(total=total_steps, initial=initial_step, unit="step", desc=description,
+                         dynamic_ncols=True, disable=not show, file=sys.stderr)
+
+    def step(self, step: int, metrics: dict[str, float], stage: str | None = None) -> None:
+        """Record global ``step`` (1-based: the number of steps done) and its ``metrics``."""
+        record = {"step": step, **({"stage": stage} if stage else {}), **metrics}
+        self.history.append(record)
+        self._bar.update(1)
+        self._bar.set_postfix({k: f"{v:.4g}" for k, v in metrics.items() if k in ("loss", "lr")}
+                              | ({"stage": stage} if stage else {}), refresh=False)
+        if not self.enabled or (step % self.log_every and step != self.total_steps):
+            return
+        with self._writer.as_default():
+            for name, value in metrics.items():
+                write_scalar(name, value, step)
+        self._jsonl.write(json.dumps(record) + "\n")
+        self._jsonl.flush()
+
+    def write(self, message: str) -> None:
+        """A line that does not break the progress bar."""
+        if self.enabled:
+            self._bar.write(message, file=sys.stderr)
+
+    def close(self) -> None:
+        self._bar.close()
+        if self._writer is not None:
+            self._writer.flush()
+            self._writer.close()
+        if self._jsonl is not None:
+            self._jsonl.close()
