@@ -18,6 +18,12 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "import": ("mobilebert_tf.commands.import_model", "import a Google TF1 or HF safetensors checkpoint"),
     "export-hf": ("mobilebert_tf.commands.export_hf", "write a model directory as HF config.json + model.safetensors"),
     "export": ("export.cli", "export a model to TFLite (float/fp16/dynamic/int8/qat) with metadata"),
+    "benchmark": ("benchmarks.cli", "latency of .tflite models on the host or an Android phone (adb)"),
+    "finetune": ("mobilebert_tf.commands.finetune", "fine-tune on a GLUE task or SQuAD, keeping the best dev checkpoint"),
+    "evaluate": ("mobilebert_tf.commands.evaluate", "official dev metrics of a fine-tuned model or a predictions file"),
+    "predict": ("mobilebert_tf.commands.predict", "classify text / answer questions with a fine-tuned model"),
+    "pretrain": ("mobilebert_tf.commands.pretrain", "pre-train a model on MLM + NSP data with LAMB"),
+    "distill": ("mobilebert_tf.commands.distill", "distill a student from a teacher (progressive/joint/auxiliary)"),
 }
 
 # Errors that are the user's input, not our bug: print the message, no traceback.
