@@ -1,14 +1,32 @@
-"""``mobilebert demo``: README's first command. Builds every preset, runs a forward pass on real text
-and prints the parameter / FLOP table. (Later stages, training to a phone, are added as they land.)"""
+"""``mobilebert demo`` (README's first command): the whole road on the shared real data, small enough
+for 2 CPU cores in about 15 minutes.
+
+corpus -> pre-training data -> pre-train a small IB-BERT teacher -> progressive distillation of a
+MobileBERT-shaped student -> fine-tune on SST-2 -> export float and int8 (with metadata and the
+accuracy gate) -> benchmark next to a same-depth BERT-style baseline -> one summary table.
+
+Every step writes under ``--out`` (default ``runs/demo``) and is skipped when its output is already
+there, unless ``--force``.
+"""
 from __future__ import annotations
 
 import json
 import os
-import platform
+import shutil
+import sys
 import time
 from pathlib import Path
 
 HELP = "the end-to-end demo"
+
+# Small shapes that keep MobileBERT's structure (bottlenecks, NoNorm, stacked FFNs, trigram input).
+SEQ_LEN = 64
+TEACHER = dict(hidden_size=256, embedding_size=64, intra_bottleneck_size=256, intermediate_size=1024,
+               num_hidden_layers=4, num_attention_heads=4, max_position_embeddings=128)
+STUDENT = dict(hidden_size=256, embedding_size=64, intra_bottleneck_size=64, intermediate_size=256,
+               num_feedforward_networks=2, num_hidden_layers=4, num_attention_heads=4, max_position_embeddings=128)
+BASELINE = dict(hidden_size=256, embedding_size=256, intra_bottleneck_size=256, intermediate_size=1024,
+                num_hidden_layers=4, num_attention_heads=4, max_position_embeddings=128)
 
 
 def configure(parser):
@@ -17,62 +35,168 @@ def configure(parser):
     parser.add_argument("--data", default=str(default_data_dir()),
                         help="the shared data folder (vocab/, corpus/, glue/, squad/); default: %(default)s")
     parser.add_argument("--out", default="runs/demo", help="artifact folder (default: %(default)s)")
-    parser.add_argument("--seq-len", type=int, default=128)
-    parser.add_argument("--presets", default=None, help="comma-separated presets (default: all)")
+    parser.add_argument("--force", action="store_true", help="redo every step")
+    parser.add_argument("--quick", action="store_true", help="a few steps per stage (a smoke run, not a result)")
+    parser.add_argument("--threads", type=int, default=2, help="benchmark threads (default: %(default)s)")
 
 
-def _real_ids(data: Path, seq_len: int):
-    """WordPiece ids of real text (BERT's sample text) packed to ``seq_len``."""
-    import numpy as np
+class Steps:
+    """Runs named steps once: a step is done when its ``done`` marker exists."""
 
-    from mobilebert_tf.tokenization import BertTokenizer, pack_single
+    def __init__(self, out: Path, force: bool):
+        self.out, self.force = out, force
+        self.timings: dict[str, float] = {}
 
-    vocab_file = data / "vocab" / "bert-base-uncased-vocab.txt"
-    corpus = data / "corpus" / "bert_sample_text.txt"
-    for f in (vocab_file, corpus):
-        if not f.is_file():
-            raise FileNotFoundError(f"demo data not found: {f} (pass --data DIR, the shared data folder)")
-    tok = BertTokenizer(str(vocab_file))
-    packed = pack_single(tok.encode([corpus.read_text(encoding="utf-8")])[0], seq_len, tok.cls_id, tok.sep_id)
-    return {k: np.asarray(v)[None] for k, v in packed.items()}
+    def __call__(self, name: str, marker: Path, fn):
+        if marker.exists() and not self.force:
+            print(f"[demo] {name}: done already ({marker}), skipping (--force to redo)", flush=True)
+            return
+        print(f"[demo] {name} ...", flush=True)
+        start = time.perf_counter()
+        fn()
+        self.timings[name] = time.perf_counter() - start
+        print(f"[demo] {name}: {self.timings[name]:.0f} s", flush=True)
+
+
+def _fresh(path: Path) -> Path:
+    if path.exists():
+        shutil.rmtree(path)
+    return path
 
 
 def run(args) -> int:
-    from tqdm import tqdm
+    from mobilebert_tf import MobileBertConfig
+    from mobilebert_tf.paths import require
 
-    from mobilebert_tf import PRESETS, MobileBertConfig, MobileBertForPreTraining
-    from mobilebert_tf.commands.info import info_row
+    data = Path(args.data)
+    vocab = require(data / "vocab" / "bert-base-uncased-vocab.txt", "BERT vocab")
+    corpus = [require(data / "corpus" / "wikitext-2-wiki.valid.tokens", "WikiText-2 corpus"),
+              require(data / "corpus" / "bert_sample_text.txt", "BERT sample text")]
+    require(data / "glue" / "SST-2" / "train.tsv", "SST-2 data")
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    steps = Steps(out, args.force)
+    q = args.quick
+    paths = {k: out / k for k in ("pretraining_data", "teacher", "student", "sst2", "tflite", "baseline")}
 
-    presets = args.presets.split(",") if args.presets else list(PRESETS)
-    for p in presets:
-        if p not in PRESETS:
-            raise ValueError(f"unknown preset {p!r}; choose from {', '.join(PRESETS)}")
-    inputs = _real_ids(Path(args.data), args.seq_len)
-    out_dir = Path(args.out)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    rows = []
-    for preset in tqdm(presets, desc="build + forward", unit="model"):
-        config = MobileBertConfig.from_preset(preset)
-        model = MobileBertForPreTraining(config)
-        model(inputs)  # build
-        start = time.perf_counter()
-        out = model(inputs)
-        elapsed = time.perf_counter() - start
-        row = info_row(preset, config, args.seq_len)
-        row["eager_forward_s"] = round(elapsed, 3)
-        row["mlm_top1_sample"] = int(out["mlm_logits"][0, 1].numpy().argmax())
-        rows.append(row)
-        del model
-    header = (f"{'model':<18}{'params':>13}{'encoder':>13}{'GFLOPs':>9}{'eager fwd s':>13}")
-    lines = [header, "-" * len(header)]
-    for r in rows:
-        lines.append(f"{r['model']:<18}{r['params_total']:>13,}{r['params_encoder']:>13,}"
-                     f"{r['flops_encoder'] / 1e9:>9.2f}{r['eager_forward_s']:>13.3f}")
-    lines.append(f"(seq {args.seq_len}, batch 1, TF eager on {platform.machine()} {os.cpu_count()} cores; the "
-                 f"forward time is a smoke figure, not a benchmark)")
-    table = "\n".join(lines)
-    print(table)
-    (out_dir / "models.json").write_text(json.dumps(rows, indent=2) + "\n")
-    (out_dir / "models.md").write_text(table + "\n")
-    print(f"artifacts: {out_dir}/models.json, {out_dir}/models.md")
+    def make_data():
+        from mobilebert_tf.data.pretraining import PretrainingDataConfig, create_pretraining_data
+
+        create_pretraining_data([str(c) for c in corpus], str(vocab), str(_fresh(paths["pretraining_data"])),
+                                PretrainingDataConfig(seq_len=SEQ_LEN, max_predictions=10, dupe_factor=1, seed=7),
+                                progress=True)
+
+    steps("pre-training data (WikiText-2 valid + BERT sample text)", paths["pretraining_data"] / "manifest.json",
+          make_data)
+
+    def pretrain_teacher():
+        from mobilebert_tf.training import OptimizerConfig, PretrainConfig, pretrain
+
+        config = MobileBertConfig.from_preset("ib_bert_large", **TEACHER)
+        pretrain(config, str(paths["pretraining_data"]), str(_fresh(paths["teacher"])),
+                 PretrainConfig(steps=20 if q else 300, batch_size=32, seed=0, checkpoint_every=100,
+                                optimizer=OptimizerConfig(learning_rate=2e-3)),
+                 vocab_file=str(vocab), progress=True)
+
+    steps("pre-train the IB-BERT teacher (4 layers)", paths["teacher"] / "model.json", pretrain_teacher)
+
+    def distill_student():
+        from mobilebert_tf.distillation import DistillConfig, distill
+        from mobilebert_tf.training import OptimizerConfig
+
+        config = MobileBertConfig.from_preset("mobilebert", **STUDENT)
+        distill(str(paths["teacher"]), config, str(paths["pretraining_data"]), str(_fresh(paths["student"])),
+                DistillConfig(strategy="progressive", steps_per_stage=5 if q else 40, final_steps=10 if q else 120,
+                              batch_size=32, optimizer=OptimizerConfig(learning_rate=2e-3), checkpoint_every=100),
+                vocab_file=str(vocab), progress=True)
+
+    steps("progressive knowledge transfer to the MobileBERT student", paths["student"] / "model.json",
+          distill_student)
+
+    def finetune_sst2():
+        from mobilebert_tf.finetuning.pipeline import finetune
+        from mobilebert_tf.finetuning.trainer import FinetuneConfig
+
+        finetune("sst-2", init=str(paths["student"]), out_dir=str(paths["sst2"]), data=str(data / "glue"),
+                 config=FinetuneConfig(epochs=1, learning_rate=1e-4, batch_size=32, seq_len=SEQ_LEN,
+                                       max_steps=20 if q else 250),
+                 max_train_examples=1000 if q else 8000, overwrite=True, progress=True)
+
+    steps("fine-tune the student on SST-2", paths["sst2"] / "model.json", finetune_sst2)
+
+    def export_models():
+        import tf_keras as keras
+
+        from export.exporter import export_tflite
+        from mobilebert_tf import MobileBertForSequenceClassification
+        from mobilebert_tf.tokenization import BertTokenizer
+
+        tflite = paths["tflite"]
+        tflite.mkdir(parents=True, exist_ok=True)
+        tokenizer = BertTokenizer(str(vocab))
+        student = MobileBertForSequenceClassification.from_pretrained(paths["sst2"])
+        info = json.loads((paths["sst2"] / "model.json").read_text())
+        labels = info.get("labels") or ["negative", "positive"]
+        for quantize in ("none", "int8"):
+            export_tflite(student, "classifier", tflite / f"student_{quantize}.tflite", seq_len=SEQ_LEN,
+                          quantize=quantize, tokenizer=tokenizer, vocab_file=str(vocab), labels=labels,
+                          data_dir=str(data), gate_examples=872 if not q else 64, calibration_examples=100,
+                          description="demo MobileBERT student, SST-2")
+        # The baseline only times the architecture: same depth, BERT-style (no bottlenecks, LayerNorm, GELU).
+        keras.utils.set_random_seed(0)
+        baseline = MobileBertForSequenceClassification(MobileBertConfig.from_preset("bert_base", **BASELINE),
+                                                       num_labels=2).build_with_dummy()
+        for quantize in ("none", "int8"):
+            export_tflite(baseline, "classifier", tflite / f"baseline_{quantize}.tflite", seq_len=SEQ_LEN,
+                          quantize=quantize, tokenizer=tokenizer, vocab_file=str(vocab), labels=labels,
+                          data_dir=str(data), gate_examples=16, calibration_examples=100, allow_accuracy_drop=True,
+                          description="demo BERT-style baseline (random init, latency only)")
+        (tflite / "done").write_text("ok\n")
+
+    steps("export float + int8 (student and baseline)", paths["tflite"] / "done", export_models)
+
+    def benchmark():
+        from benchmarks.cli import machine_name
+        from benchmarks.host import measure_tflite
+        from benchmarks.inputs import real_inputs
+
+        rows = {}
+        for name in ("student_none", "student_int8", "baseline_none", "baseline_int8"):
+            path = str(paths["tflite"] / f"{name}.tflite")
+            rows[name] = measure_tflite(path, real_inputs(path, 8, str(data)), threads=args.threads,
+                                        runs=20 if q else 50, warmup=5)
+        (out / "latency.json").write_text(json.dumps({"machine": machine_name(), "results": rows}, indent=2) + "\n")
+
+    steps("benchmark (LiteRT + XNNPACK, side by side)", out / "latency.json", benchmark)
+    summary = summarize(out, paths)
+    print(summary)
+    (out / "summary.md").write_text(summary + "\n")
     return 0
+
+
+def summarize(out: Path, paths: dict) -> str:
+    """One table: accuracy float vs int8 (SST-2 dev, from the export reports), size, p50, speed-up."""
+    from mobilebert_tf import MobileBertConfig
+    from mobilebert_tf.flops import count_flops
+
+    latency = json.loads((out / "latency.json").read_text())
+    lines = [f"## mobilebert demo summary (SST-2 dev, seq {SEQ_LEN}, batch 1, {latency['machine']}, "
+             f"LiteRT + XNNPACK, p50 of the same run)", "",
+             "| model | precision | SST-2 dev acc | size MB | p50 ms | speed-up vs baseline | GFLOPs |",
+             "|---|---|---|---|---|---|---|"]
+    flops = {"student": count_flops(MobileBertConfig.from_preset("mobilebert", **STUDENT), SEQ_LEN).total() / 1e9,
+             "baseline": count_flops(MobileBertConfig.from_preset("bert_base", **BASELINE), SEQ_LEN).total() / 1e9}
+    for who in ("student", "baseline"):
+        for quantize in ("none", "int8"):
+            r = latency["results"][f"{who}_{quantize}"]
+            report_path = paths["tflite"] / f"{who}_{quantize}.tflite.report.json"
+            acc = "n/a (random init)"
+            if who == "student" and report_path.exists():
+                report = json.loads(report_path.read_text())
+                acc = f"{report['metric']['tflite']:.3f}"
+                if quantize == "none":
+                    acc += f" (Keras {report['metric']['float']:.3f})"
+            base = latency["results"][f"baseline_{quantize}"]["p50_ms"]
+            lines.append(f"| {who} | {'float32' if quantize == 'none' else 'int8'} | {acc} | {r['size_mb']:.1f} | "
+                         f"{r['p50_ms']:.2f} | {base / r['p50_ms']:.2f}x | {flops[who]:.2f} |")
+    return "\n".join(lines)
