@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 HELP = "export a model to TFLite"
@@ -34,6 +33,8 @@ def configure(parser):
     parser.add_argument("--threshold", type=float, help="minimum agreement (default 0.99; 0.97 for int8/qat)")
     parser.add_argument("--allow-accuracy-drop", action="store_true", help="write the model even below threshold")
     parser.add_argument("--no-metadata", action="store_true", help="no Task Library metadata / associated files")
+    parser.add_argument("--android-assets", metavar="DIR", help="after a successful export, copy the .tflite into DIR "
+                        "and update DIR/models.json (the Android demo's manifest, see android_demo/README.md)")
 
 
 def load_for_export(args):
@@ -77,7 +78,13 @@ def run(args) -> int:
     from export.exporter import export_tflite
     from mobilebert_tf.tokenization import BertTokenizer
 
+    if args.android_assets:  # fail before the export when the manifest cannot be updated
+        from export import android_assets
+
+        android_assets.check_manifest(args.android_assets, with_metadata=not args.no_metadata)
     model, task, vocab, labels, description = load_for_export(args)
+    if args.android_assets:
+        android_assets.check_task(task)
     tokenizer = BertTokenizer(vocab)
     result = export_tflite(model, task, args.out, seq_len=args.seq_len, quantize=args.quantize, tokenizer=tokenizer,
                            vocab_file=vocab, labels=labels, data_dir=args.data, calibration_file=args.calibration_data,
@@ -92,4 +99,8 @@ def run(args) -> int:
     if "metric" in r:
         print(f"{r['metric']['name']}: float {json.dumps(r['metric']['float'])}  tflite {json.dumps(r['metric']['tflite'])}")
     print(f"report: {args.out}.report.json")
+    if args.android_assets:
+        entry = android_assets.install(result, args.android_assets)
+        print(f"android assets: {entry['file']} ({entry['task']}, seq {entry['seq_len']}) in "
+              f"{android_assets.manifest_path(args.android_assets)}")
     return 0

@@ -1,0 +1,228 @@
+package org.mobilebert.demo
+
+import android.content.Context
+import android.os.SystemClock
+import org.mobilebert.demo.core.AnswerHighlighter
+import org.mobilebert.demo.core.BertQa
+import org.mobilebert.demo.core.CharSpan
+import org.mobilebert.demo.core.Delegate
+import org.mobilebert.demo.core.DelegateFallback
+import org.mobilebert.demo.core.EngineCache
+import org.mobilebert.demo.core.EngineChoice
+import org.mobilebert.demo.core.LabelScore
+import org.mobilebert.demo.core.ModelEntry
+import org.mobilebert.demo.core.QaFeature
+import org.mobilebert.demo.core.Task
+import org.mobilebert.demo.core.WordpieceTokenizer
+import org.tensorflow.lite.Interpreter
+import org.tensorflow.lite.gpu.CompatibilityList
+import org.tensorflow.lite.gpu.GpuDelegate
+import org.tensorflow.lite.nnapi.NnApiDelegate
+import org.tensorflow.lite.task.core.BaseOptions
+import org.tensorflow.lite.task.text.nlclassifier.BertNLClassifier
+import org.tensorflow.lite.task.text.qa.BertQuestionAnswerer
+
+/** One answer as the screen shows it: text, score, and where it is in the passage (null: not found). */
+data class ShownAnswer(val text: String, val logit: Float, val span: CharSpan?)
+
+data class QaOutput(val answers: List<ShownAnswer>, val inferenceMs: Double)
+
+data class ClassifierOutput(val scores: List<LabelScore>, val inferenceMs: Double)
+
+interface QaEngine : AutoCloseable {
+    /** What runs the model, for the screen ("BertQuestionAnswerer (Task Library)", ...). */
+    val runtime: String
+
+    fun answer(context: String, question: String): QaOutput
+}
+
+interface ClassifierEngine : AutoCloseable {
+    val runtime: String
+
+    fun classify(text: String): ClassifierOutput
+}
+
+private fun elapsedMs(startNanos: Long): Double = (SystemClock.elapsedRealtimeNanos() - startNanos) / 1e6
+
+/** Task Library options for a delegate; CPU is TFLite's default XNNPACK-accelerated CPU path. */
+private fun taskBaseOptions(delegate: Delegate, threads: Int): BaseOptions {
+    val builder = BaseOptions.builder().setNumThreads(threads)
+    when (delegate) {
+        Delegate.CPU -> Unit
+        Delegate.GPU -> builder.useGpu()
+        Delegate.NNAPI -> builder.useNnapi()
+    }
+    return builder.build()
+}
+
+/**
+ * BertQuestionAnswerer runs tokenization, the model and the n-best search in C++; the latency covers
+ * all of it. Its answers carry token positions; the highlight maps them back to the passage by replaying
+ * the same preprocessing in Kotlin (outside the timed part).
+ */
+class TaskLibraryQaEngine(
+    context: Context,
+    entry: ModelEntry,
+    delegate: Delegate,
+    threads: Int,
+    private val tokenizer: WordpieceTokenizer,
+) : QaEngine {
+    private val answerer: BertQuestionAnswerer = BertQuestionAnswerer.createFromFileAndOptions(
+        context, entry.file,
+        BertQuestionAnswerer.BertQuestionAnswererOptions.builder()
+            .setBaseOptions(taskBaseOptions(delegate, threads)).build(),
+    )
+
+    override val runtime = "BertQuestionAnswerer (Task Library)"
+
+    override fun answer(context: String, question: String): QaOutput {
+        val start = SystemClock.elapsedRealtimeNanos()
+        val answers = answerer.answer(context, question)
+        val ms = elapsedMs(start)
+        return QaOutput(answers.map { a ->
+            val span = AnswerHighlighter.locateTokenSpan(tokenizer, context, question, BertQa.TASK_LIBRARY_MAX_SEQ_LEN,
+                a.pos.start, a.pos.end, a.text)
+            ShownAnswer(a.text, a.pos.logit, span)
+        }, ms)
+    }
+
+    override fun close() = answerer.close()
+}
+
+/** A delegate to hand to the Interpreter, and what to close after it. */
+private class InterpreterSetup(val options: Interpreter.Options, val resource: AutoCloseable?)
+
+private fun interpreterSetup(delegate: Delegate, threads: Int): InterpreterSetup {
+    val options = Interpreter.Options().setNumThreads(threads)
+    return when (delegate) {
+        Delegate.CPU -> InterpreterSetup(options.setUseXNNPACK(true), null)
+        Delegate.GPU -> {
+            val compatibility = CompatibilityList()
+            val supported = try {
+                compatibility.isDelegateSupportedOnThisDevice
+            } finally {
+                compatibility.close()
+            }
+            if (!supported) throw UnsupportedOperationException("the GPU delegate does not support this device")
+            val gpu = GpuDelegate()
+            InterpreterSetup(options.addDelegate(gpu), gpu)
+        }
+        Delegate.NNAPI -> {
+            val nnapi = NnApiDelegate()
+            InterpreterSetup(options.addDelegate(nnapi), nnapi)
+        }
+    }
+}
+
+/**
+ * A QA model the Task Library cannot run (its BertQuestionAnswerer pads to 384 tokens; the manifest says
+ * so): the plain Interpreter with the core's Kotlin copy of the Task Library's pre/post-processing.
+ * Tensors are found by name, as the Task Library finds them by metadata name.
+ */
+class InterpreterQaEngine(
+    repository: ModelRepository,
+    private val entry: ModelEntry,
+    delegate: Delegate,
+    threads: Int,
+    private val tokenizer: WordpieceTokenizer,
+) : QaEngine {
+    private val setup = interpreterSetup(delegate, threads)
+    private val interpreter = try {
+        Interpreter(repository.mapModel(entry), setup.options)
+    } catch (e: Exception) {
+        setup.resource?.close()
+        throw e
+    }
+
+    override val runtime = "Interpreter + Kotlin Task Library pipeline (seq ${entry.seqLen})"
+
+    private fun run(feature: QaFeature): Pair<FloatArray, FloatArray> {
+        val inputs = arrayOfNulls<Any>(interpreter.inputTensorCount)
+        inputs[interpreter.getInputIndex("ids")] = arrayOf(feature.ids)
+        inputs[interpreter.getInputIndex("mask")] = arrayOf(feature.mask)
+        inputs[interpreter.getInputIndex("segment_ids")] = arrayOf(feature.segmentIds)
+        val start = arrayOf(FloatArray(entry.seqLen))
+        val end = arrayOf(FloatArray(entry.seqLen))
+        val outputs = mapOf<Int, Any>(
+            interpreter.getOutputIndex("start_logits") to start,
+            interpreter.getOutputIndex("end_logits") to end,
+        )
+        interpreter.runForMultipleInputsOutputs(inputs, outputs)
+        return start[0] to end[0]
+    }
+
+    override fun answer(context: String, question: String): QaOutput {
+        val start = SystemClock.elapsedRealtimeNanos()
+        val answers = BertQa.answer(tokenizer, context, question, entry.seqLen) { run(it) }
+        val ms = elapsedMs(start)
+        return QaOutput(answers.map { a ->
+            ShownAnswer(a.text, a.logit, AnswerHighlighter.spanOfWords(context, a.wordStart, a.wordEnd))
+        }, ms)
+    }
+
+    override fun close() {
+        interpreter.close()
+        setup.resource?.close()
+    }
+}
+
+/** BertNLClassifier: tokenization, model and labels (from the model's metadata) in the Task Library. */
+class TaskLibraryClassifierEngine(context: Context, entry: ModelEntry, delegate: Delegate, threads: Int) :
+    ClassifierEngine {
+    private val classifier: BertNLClassifier = BertNLClassifier.createFromFileAndOptions(
+        context, entry.file,
+        BertNLClassifier.BertNLClassifierOptions.builder().setBaseOptions(taskBaseOptions(delegate, threads)).build(),
+    )
+
+    override val runtime = "BertNLClassifier (Task Library)"
+
+    override fun classify(text: String): ClassifierOutput {
+        val start = SystemClock.elapsedRealtimeNanos()
+        val categories = classifier.classify(text)
+        val ms = elapsedMs(start)
+        return ClassifierOutput(categories.map { LabelScore(it.label, it.score) }.sortedByDescending { it.score }, ms)
+    }
+
+    override fun close() = classifier.close()
+}
+
+/** Engines with the delegate fallback; the warm-up run (the "first inference") uses a bundled example. */
+object Engines {
+    fun qa(context: Context, entry: ModelEntry, delegate: Delegate, threads: Int,
+           recordWarmUp: (Double) -> Unit = {}): EngineChoice<QaEngine> {
+        require(entry.task == Task.QA) { "${entry.file} is a ${entry.task.wire} model" }
+        val repository = ModelRepository.get(context)
+        val tokenizer = repository.tokenizer(entry)
+        val example = repository.examples.passages.first()
+        return DelegateFallback.choose(
+            delegate,
+            create = { d ->
+                if (entry.taskLibraryCompatible) TaskLibraryQaEngine(context, entry, d, threads, tokenizer)
+                else InterpreterQaEngine(repository, entry, d, threads, tokenizer)
+            },
+            warmUp = { engine -> recordWarmUp(engine.answer(example.text, example.questions.first().question).inferenceMs) },
+            close = { it.close() },
+        )
+    }
+
+    fun classifier(context: Context, entry: ModelEntry, delegate: Delegate, threads: Int,
+                   recordWarmUp: (Double) -> Unit = {}): EngineChoice<ClassifierEngine> {
+        require(entry.task == Task.CLASSIFIER) { "${entry.file} is a ${entry.task.wire} model" }
+        require(entry.taskLibraryCompatible) { "${entry.file}: BertNLClassifier cannot run it (${entry.taskLibraryNote})" }
+        val sentence = ModelRepository.get(context).examples.sentences.first().text
+        return DelegateFallback.choose(
+            delegate,
+            create = { d -> TaskLibraryClassifierEngine(context, entry, d, threads) },
+            warmUp = { engine -> recordWarmUp(engine.classify(sentence).inferenceMs) },
+            close = { it.close() },
+        )
+    }
+
+    fun qaCache(context: Context, entries: () -> List<ModelEntry>) = EngineCache<QaEngine> { key, record ->
+        qa(context, entries().first { it.file == key.file }, key.delegate, key.threads, record)
+    }
+
+    fun classifierCache(context: Context, entries: () -> List<ModelEntry>) = EngineCache<ClassifierEngine> { key, record ->
+        classifier(context, entries().first { it.file == key.file }, key.delegate, key.threads, record)
+    }
+}

@@ -1,0 +1,92 @@
+package org.mobilebert.demo.core
+
+import java.io.File
+
+/**
+ * Host check that the Kotlin pipeline and the Python replay (task_library_replay.py) agree, run by
+ * tests/test_android_host_replay.py: it writes the inputs (passage, question, seq, the model's logits
+ * from LiteRT) to a JSON file, this program answers them with [BertQa] / [BertClassifierInput] and
+ * writes what the app would show; the test compares field by field.
+ *
+ * With `"manifest_file"` in cases.json it also parses that models.json with [ManifestParser] and lists
+ * what the app would offer (tests/test_android_contract.py).
+ *
+ * Usage: ReplayCheck cases.json out.json
+ */
+object ReplayCheck {
+    @JvmStatic
+    fun main(args: Array<String>) {
+        require(args.size == 2) { "usage: ReplayCheck cases.json out.json" }
+        val root = JsonPath(Json.parse(File(args[0]).readText()), "")
+        val tokenizer = WordpieceTokenizer.fromVocabText(File(root["vocab_file"].string()).readText())
+        val out = StringBuilder()
+        out.append("{\"qa\": [")
+        root["qa"].list().forEachIndexed { i, case ->
+            if (i > 0) out.append(", ")
+            val context = case["context"].string()
+            val question = case["question"].string()
+            val seqLen = case["seq_len"].int()
+            val feature = BertQa.preprocess(tokenizer, context, question, seqLen)
+            val start = case["start_logits"].list().map { it.double().toFloat() }.toFloatArray()
+            val end = case["end_logits"].list().map { it.double().toFloat() }.toFloatArray()
+            val answers = BertQa.postprocess(feature, start, end)
+            out.append("{\"id\": ").append(quote(case["id"].string()))
+            out.append(", \"ids\": ").append(feature.ids.joinToString(", ", "[", "]"))
+            out.append(", \"mask\": ").append(feature.mask.joinToString(", ", "[", "]"))
+            out.append(", \"segment_ids\": ").append(feature.segmentIds.joinToString(", ", "[", "]"))
+            out.append(", \"answers\": [")
+            answers.forEachIndexed { k, a ->
+                if (k > 0) out.append(", ")
+                val span = AnswerHighlighter.spanOfWords(context, a.wordStart, a.wordEnd)
+                out.append("{\"text\": ").append(quote(a.text))
+                    .append(", \"start\": ").append(a.start).append(", \"end\": ").append(a.end)
+                    .append(", \"logit\": ").append(a.logit.toString())
+                    .append(", \"word_start\": ").append(a.wordStart).append(", \"word_end\": ").append(a.wordEnd)
+                    .append(", \"char_start\": ").append(span?.start ?: -1)
+                    .append(", \"char_end\": ").append(span?.end ?: -1).append("}")
+            }
+            out.append("]}")
+        }
+        out.append("], \"classifier\": [")
+        root["classifier"].list().forEachIndexed { i, case ->
+            if (i > 0) out.append(", ")
+            val input = BertClassifierInput.preprocess(tokenizer, case["text"].string(), case["seq_len"].int())
+            out.append("{\"ids\": ").append(input.ids.joinToString(", ", "[", "]"))
+                .append(", \"mask\": ").append(input.mask.joinToString(", ", "[", "]")).append("}")
+        }
+        out.append("]")
+        root.opt("manifest_file")?.let { path ->
+            // what the app reads from a manifest the exporter wrote
+            val manifest = ManifestParser.parse(File(path.string()).readText(), path.string())
+            out.append(", \"manifest\": [")
+            manifest.models.forEachIndexed { i, m ->
+                if (i > 0) out.append(", ")
+                out.append("{\"file\": ").append(quote(m.file))
+                    .append(", \"task\": ").append(quote(m.task.wire))
+                    .append(", \"seq_len\": ").append(m.seqLen)
+                    .append(", \"quantization\": ").append(quote(m.quantization))
+                    .append(", \"labels\": ").append(m.labels.joinToString(", ", "[", "]") { quote(it) })
+                    .append(", \"task_library\": ").append(m.taskLibraryCompatible)
+                    .append(", \"size_bytes\": ").append(m.sizeBytes ?: -1)
+                    .append("}")
+            }
+            out.append("]")
+        }
+        out.append("}\n")
+        File(args[1]).writeText(out.toString())
+    }
+
+    private fun quote(s: String): String {
+        val sb = StringBuilder("\"")
+        for (c in s) {
+            when {
+                c == '"' -> sb.append("\\\"")
+                c == '\\' -> sb.append("\\\\")
+                c == '\n' -> sb.append("\\n")
+                c < ' ' -> sb.append(String.format("\\u%04x", c.code))
+                else -> sb.append(c)
+            }
+        }
+        return sb.append('"').toString()
+    }
+}
