@@ -118,9 +118,9 @@ def run(args) -> int:
         from mobilebert_tf.finetuning.trainer import FinetuneConfig
 
         finetune("sst-2", init=str(paths["student"]), out_dir=str(paths["sst2"]), data=str(data / "glue"),
-                 config=FinetuneConfig(epochs=1, learning_rate=1e-4, batch_size=32, seq_len=SEQ_LEN,
-                                       max_steps=20 if q else 250),
-                 max_train_examples=1000 if q else 8000, overwrite=True, progress=True)
+                 config=FinetuneConfig(epochs=1, learning_rate=1e-3, batch_size=32, seq_len=SEQ_LEN,
+                                       max_steps=20 if q else 500),
+                 max_train_examples=1000 if q else 16000, overwrite=True, progress=True)
 
     steps("fine-tune the student on SST-2", paths["sst2"] / "model.json", finetune_sst2)
 
