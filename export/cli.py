@@ -70,6 +70,8 @@ def load_for_export(args):
     cls = MODEL_CLASSES.get(info.get("model_class", "MobileBertForPreTraining"), MODEL_CLASSES["MobileBertForPreTraining"])
     model = cls.from_pretrained(path)
     labels = args.labels.split(",") if args.labels else info.get("labels")
+    if args.seq_len is None and info.get("seq_len") and task == saved_task:
+        args.seq_len = int(info["seq_len"])  # the length it was fine-tuned at
     vocab = args.vocab or (str(path / "vocab.txt") if (path / "vocab.txt").is_file() else str(bert_vocab(args.data)))
     return model, task, vocab, labels, f"{path.name} ({info.get('model_class', 'model')})"
 

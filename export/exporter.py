@@ -190,6 +190,10 @@ def export_tflite(model, task: str, out: str | os.PathLike, *, seq_len: int | No
         raise ExportError(f"this model was trained with QAT; export it with --quantize qat, not {quantize}")
     if with_metadata and not vocab_file:
         raise ExportError("metadata needs the model's vocab.txt (pass --vocab, or --no-metadata)")
+    if task == "classifier" and model.num_labels == 1:
+        raise ExportError("this is a regression model (1 output, e.g. STS-B): the Task Library classifier contract "
+                          "is a softmax 'probability' output, which would always read 1.0; regression export is "
+                          "not supported yet (export --task encoder and apply the head yourself)")
     if task == "classifier":
         n_labels = model.num_labels
         labels = labels or [str(i) for i in range(n_labels)]

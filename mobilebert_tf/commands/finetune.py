@@ -1,0 +1,112 @@
+"""``mobilebert finetune``: fine-tune a model directory (or a random init) on a GLUE task or SQuAD and keep the
+best dev checkpoint as a model directory that ``evaluate``, ``predict`` and ``export`` read on their own."""
+from __future__ import annotations
+
+import contextlib
+import json
+import sys
+
+HELP = "fine-tune on a GLUE task or SQuAD, keeping the best dev checkpoint"
+
+
+def parse_overrides(items) -> dict:
+    """``KEY=VALUE`` strings -> dict; values are JSON (numbers, true/false) or else plain strings."""
+    from mobilebert_tf.config import ConfigError
+
+    out = {}
+    for item in items or ():
+        key, sep, raw = item.partition("=")
+        if not sep or not key.strip():
+            raise ConfigError(f"--override expects KEY=VALUE, got {item!r}")
+        try:
+            value = json.loads(raw)
+        except json.JSONDecodeError:
+            value = raw
+        out[key.strip()] = value
+    return out
+
+
+@contextlib.contextmanager
+def _op_determinism(enabled: bool):
+    """TF's deterministic kernels for the run (GPU reductions; CPU runs are deterministic already), then the
+    previous setting back: it is process-wide and makes unseeded random ops raise, which must not leak into
+    other work in the same process (``cli.main`` called from Python, tests)."""
+    from tensorflow.python.framework import config as tf_config  # disable_op_determinism has no public alias
+
+    was = tf_config.is_op_determinism_enabled()
+    if enabled and not was:
+        tf_config.enable_op_determinism()
+    try:
+        yield
+    finally:
+        if enabled and not was:
+            tf_config.disable_op_determinism()
+
+
+def configure(parser):
+    from mobilebert_tf.config import PRESETS
+    from mobilebert_tf.finetuning.tasks import TASK_NAMES
+
+    parser.add_argument("--task", required=True, help=f"one of: {', '.join(TASK_NAMES)}")
+    parser.add_argument("--data", help="GLUE root / task folder / .tsv, or SQuAD folder / .json / .zip "
+                                       "(default: the shared data's glue/ or squad/)")
+    parser.add_argument("--init", required=True, metavar="MODEL_DIR|random",
+                        help="a model directory (pre-trained, distilled, imported or fine-tuned) or 'random'")
+    parser.add_argument("--out", required=True, metavar="MODEL_DIR", help="where the best checkpoint goes")
+    parser.add_argument("--preset", default="mobilebert", choices=list(PRESETS),
+                        help="architecture for --init random (default: %(default)s)")
+    parser.add_argument("--override", action="append", metavar="KEY=VALUE",
+                        help="config field override, repeatable (e.g. num_hidden_layers=4, "
+                             "attention_probs_dropout_prob=0.0)")
+    g = parser.add_argument_group("training (defaults: the task's, see docs/finetuning.md)")
+    g.add_argument("--epochs", type=int)
+    g.add_argument("--lr", type=float, help="peak learning rate")
+    g.add_argument("--batch-size", type=int)
+    g.add_argument("--seq-len", type=int, help="default 128 (GLUE), 384 (SQuAD)")
+    g.add_argument("--seed", type=int, default=0)
+    g.add_argument("--warmup", type=float, default=0.1, help="warmup proportion of the steps (default 0.1)")
+    g.add_argument("--weight-decay", type=float, default=0.01)
+    g.add_argument("--max-steps", type=int, help="stop after this many steps (evaluating there)")
+    g.add_argument("--eval-batch-size", type=int, default=64)
+    g.add_argument("--no-deterministic", action="store_true",
+                   help="allow non-deterministic kernels (faster on GPU; CPU runs are deterministic anyway)")
+    d = parser.add_argument_group("data")
+    d.add_argument("--train-file", help="train .tsv / .json instead of the one in --data")
+    d.add_argument("--dev-file", help="dev .tsv / .json instead of the one in --data")
+    d.add_argument("--holdout-articles", type=int, metavar="N",
+                   help="SQuAD without a train file: dev = the dev file's first N articles, train = the rest")
+    d.add_argument("--max-train-examples", type=int, help="a seeded random sample of the train set")
+    d.add_argument("--max-eval-examples", type=int, help="the first N dev examples")
+    d.add_argument("--doc-stride", type=int, default=128)
+    d.add_argument("--max-query-length", type=int, default=64)
+    d.add_argument("--vocab", help="vocab.txt (default: the --init directory's, else the BERT uncased vocab)")
+    d.add_argument("--cased", action="store_true", help="do not lower-case (cased vocab)")
+    parser.add_argument("--overwrite", action="store_true", help="replace a model already in --out")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
+def run(args) -> int:
+    from mobilebert_tf.finetuning.pipeline import finetune
+    from mobilebert_tf.finetuning.tasks import get_finetune_task
+    from mobilebert_tf.finetuning.trainer import FinetuneConfig
+
+    task = get_finetune_task(args.task)
+    config = FinetuneConfig.for_task(task, epochs=args.epochs, learning_rate=args.lr, batch_size=args.batch_size,
+                                     seq_len=args.seq_len, seed=args.seed, warmup_proportion=args.warmup,
+                                     weight_decay=args.weight_decay, max_steps=args.max_steps,
+                                     eval_batch_size=args.eval_batch_size, doc_stride=args.doc_stride,
+                                     max_query_length=args.max_query_length)
+    overrides = parse_overrides(args.override)
+    with _op_determinism(not args.no_deterministic):
+        result = finetune(task, init=args.init, out_dir=args.out, data=args.data, config=config, preset=args.preset,
+                          config_overrides=overrides, vocab=args.vocab, lowercase=False if args.cased else None,
+                          train_file=args.train_file, dev_file=args.dev_file, holdout_articles=args.holdout_articles,
+                          max_train_examples=args.max_train_examples, max_eval_examples=args.max_eval_examples,
+                          overwrite=args.overwrite, progress=not args.no_progress)
+    best = result.best
+    print(f"best: epoch {best['epoch']} (step {best['step']}), dev "
+          + ", ".join(f"{k} {v:.4f}" for k, v in best["dev"].items() if k in task.metrics))
+    print(f"saved {result.out_dir} ({result.total_steps} steps, {result.train_seconds:.0f} s); "
+          f"next: mobilebert evaluate --model {result.out_dir} | predict | export")
+    sys.stdout.flush()
+    return 0

@@ -1,0 +1,127 @@
+"""End-to-end entry points behind ``mobilebert finetune`` and ``mobilebert evaluate``: resolve the data, build
+or load the model, encode, train / evaluate."""
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from typing import Callable, Mapping
+
+from mobilebert_tf.finetuning.tasks import FinetuneTask, TaskData, get_finetune_task, load_glue_split, load_squad_split
+from mobilebert_tf.finetuning.trainer import MODEL_FILES, FinetuneConfig, FinetuneResult, train
+
+__all__ = ["default_task_data", "load_task_data", "finetune", "evaluate_model"]
+
+
+def default_task_data(task: FinetuneTask) -> Path:
+    """``<shared data>/glue`` or ``<shared data>/squad``."""
+    from mobilebert_tf.paths import default_data_dir
+
+    return default_data_dir() / ("squad" if task.kind == "span" else "glue")
+
+
+def load_task_data(task: FinetuneTask, tokenizer, data, split: str, config: FinetuneConfig, *, file=None,
+                   holdout_articles: int | None = None, max_examples: int | None = None,
+                   sample_seed: int | None = None) -> TaskData:
+    """One encoded split. ``file`` (a .tsv / .json / .zip) replaces the lookup in ``data``; ``holdout_articles``
+    (SQuAD) splits the dev file into dev (first N articles) and train (the rest)."""
+    source = file if file is not None else (data if data is not None else default_task_data(task))
+    if task.kind == "span":
+        return load_squad_split(task, tokenizer, source, split, config.seq_len, doc_stride=config.doc_stride,
+                                max_query_length=config.max_query_length,
+                                holdout_articles=holdout_articles if file is None else None,
+                                max_examples=max_examples, sample_seed=sample_seed)
+    if holdout_articles is not None:
+        raise ValueError(f"--holdout-articles applies to the SQuAD tasks only, not {task.name}")
+    return load_glue_split(task, tokenizer, source, split, config.seq_len, max_examples=max_examples,
+                           sample_seed=sample_seed)
+
+
+def _prepare_out_dir(out_dir: Path, overwrite: bool) -> None:
+    """Refuse to mix a new run into an existing model directory unless ``overwrite``; then clear the old model
+    files (a stale model must not pass for this run's best before the first epoch ends) and logs."""
+    existing = [n for n in MODEL_FILES + ("history.json",) if (out_dir / n).exists()]
+    if existing and not overwrite:
+        raise ValueError(f"{out_dir} already holds a model ({', '.join(existing)}); pass --overwrite or "
+                              f"choose another --out")
+    for name in existing + ["dev_predictions.json", "dev_predictions.na_probs.json"]:
+        if (out_dir / name).exists():
+            os.remove(out_dir / name)
+    if (out_dir / "logs").is_dir() and overwrite:
+        import shutil
+
+        shutil.rmtree(out_dir / "logs")
+    out_dir.mkdir(parents=True, exist_ok=True)
+
+
+def finetune(task: FinetuneTask | str, *, init: str, out_dir, data=None, config: FinetuneConfig = FinetuneConfig(),
+             preset: str = "mobilebert", config_overrides: Mapping | None = None, vocab: str | None = None,
+             lowercase: bool | None = None, train_file=None, dev_file=None, holdout_articles: int | None = None,
+             max_train_examples: int | None = None, max_eval_examples: int | None = None, overwrite: bool = False,
+             progress: bool = True, log: Callable[[str], None] | None = None) -> FinetuneResult:
+    """Fine-tune ``init`` ("random", or a model directory) on ``task`` and keep the best dev checkpoint in
+    ``out_dir``. Train examples beyond ``max_train_examples`` are dropped by a seeded random sample; dev
+    examples beyond ``max_eval_examples`` from the end of the file. lowercase None: the init directory's
+    setting (model.json), else uncased."""
+    from mobilebert_tf.finetuning.modeling import init_model, read_model_info, resolve_vocab
+    from mobilebert_tf.tokenization import BertTokenizer
+
+    log = log or (lambda msg: print(msg, file=sys.stderr))
+    task = get_finetune_task(task) if isinstance(task, str) else task
+    out_dir = Path(out_dir)
+    if init != "random" and out_dir.exists() and os.path.exists(init) and out_dir.resolve() == Path(init).resolve():
+        raise ValueError(f"--out {out_dir} is the --init directory; write the fine-tuned model elsewhere")
+    _prepare_out_dir(out_dir, overwrite)  # before the slow part, so a wrong --out fails at once
+    if lowercase is None:  # a cased model (model.json "lowercase": false) keeps its casing
+        lowercase = bool(read_model_info(init).get("lowercase", True)) if init != "random" and os.path.isdir(init) \
+            else True
+    vocab_file = resolve_vocab(init if init != "random" else None, vocab, warn=None if init == "random" else sys.stderr)
+    tokenizer = BertTokenizer(vocab_file, lowercase=lowercase)
+    train_data = load_task_data(task, tokenizer, data, "train", config, file=train_file,
+                                holdout_articles=holdout_articles, max_examples=max_train_examples,
+                                sample_seed=config.seed)
+    dev_data = load_task_data(task, tokenizer, data, "dev", config, file=dev_file, holdout_articles=holdout_articles,
+                              max_examples=max_eval_examples)
+    log(f"{task.name}: train {len(train_data.examples)} examples from {train_data.source}; "
+        f"dev {len(dev_data.examples)} from {dev_data.source}")
+    for note in train_data.notes + dev_data.notes:
+        log(f"  {note}")
+    model, how = init_model(task, init, preset=preset, config_overrides=config_overrides, seed=config.seed)
+    if tokenizer.vocab_size > model.config.vocab_size:
+        raise ValueError(f"vocab {vocab_file} has {tokenizer.vocab_size} tokens but the model's embedding table "
+                         f"has {model.config.vocab_size} rows")
+    log(f"model: {how}")
+    metadata = {"init": init, "init_loaded": how, "vocab_source": vocab_file}
+    if init == "random":
+        metadata["preset"] = preset
+    return train(model, task, train_data, dev_data, config, out_dir=out_dir, vocab_file=vocab_file, metadata=metadata,
+                 lowercase=lowercase, progress=progress, log=log)
+
+
+def evaluate_model(model_dir, task: FinetuneTask | str | None = None, *, data=None, dev_file=None,
+                   holdout_articles: int | None = None, max_eval_examples: int | None = None, batch_size: int = 64,
+                   allow_task_mismatch: bool = False, split: str = "dev"):
+    """(EvalResult, TaskData, task) of a fine-tuned model directory on ``split`` of ``task`` (default: the
+    task recorded in the directory). Settings (seq_len, doc stride, ...) come from the directory's model.json."""
+    from mobilebert_tf.finetuning.evaluation import evaluate_task
+    from mobilebert_tf.finetuning.modeling import load_task_model, resolve_vocab
+    from mobilebert_tf.tokenization import BertTokenizer
+
+    model, info, task = load_task_model(model_dir, task, allow_task_mismatch=allow_task_mismatch)
+    tokenizer = BertTokenizer(resolve_vocab(str(model_dir)), lowercase=bool(info.get("lowercase", True)))
+    config = settings_from_info(info, task)
+    data_split = load_task_data(task, tokenizer, data, split, config, file=dev_file, holdout_articles=holdout_articles,
+                                max_examples=max_eval_examples)
+    result = evaluate_task(task, model, data_split, batch_size=batch_size, n_best=config.n_best,
+                           max_answer_length=config.max_answer_length, null_threshold=config.null_threshold,
+                           lowercase=bool(info.get("lowercase", True)))
+    return result, data_split, task
+
+
+def settings_from_info(info: Mapping, task: FinetuneTask) -> FinetuneConfig:
+    """The inference settings a model was fine-tuned with (model.json), else the task's defaults."""
+    saved = dict(info.get("finetune_config") or {})
+    known = {k: saved[k] for k in ("seq_len", "doc_stride", "max_query_length", "max_answer_length", "n_best",
+                                   "null_threshold") if k in saved}
+    known.setdefault("seq_len", int(info.get("seq_len", task.default_seq_len)))
+    return FinetuneConfig(**known)
