@@ -19,6 +19,7 @@ EXTRAS = {
         "transformers==5.24.0",
         "scipy==1.17.1",
         "scikit-learn==1.8.0",
+        "matplotlib==3.10.7",      # benchmark --plot and benchmarks/results/latency.png
         "onnx==1.23.2",            # benchmarks/peers.py: HF model -> ONNX Runtime peer (tests/test_peers.py)
         "onnxruntime==1.32.0",
         "onnxscript==0.7.2",       # torch.onnx.export(dynamo=True) needs it
