@@ -10,6 +10,18 @@ import time
 import numpy as np
 
 
+def _peak_rss_kb() -> float:
+    """This process's own peak RSS. ``ru_maxrss`` is carried across exec on Linux, so a worker started
+    from a process holding TensorFlow would report the parent's peak; VmHWM is reset by exec."""
+    try:
+        for line in open("/proc/self/status"):
+            if line.startswith("VmHWM:"):
+                return float(line.split()[1])
+    except OSError:
+        pass
+    return float(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+
+
 def main(model_path, npz_path, threads, runs, warmup):
     from ai_edge_litert.interpreter import Interpreter
 
@@ -35,7 +47,7 @@ def main(model_path, npz_path, threads, runs, warmup):
         start = time.perf_counter()
         runner(**feed)
         latencies.append((time.perf_counter() - start) * 1e3)
-    peak_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    peak_kb = _peak_rss_kb()
     print(json.dumps({"init_ms": init_ms, "first_inference_ms": first_ms, "latencies_ms": latencies,
                       "peak_rss_mb": peak_kb / 1024, "threads": threads, "xnnpack": True}))
 

@@ -1,8 +1,11 @@
 """Peers: HF transformers' MobileBERT and BERT_BASE (torch eager, ONNX Runtime fp32 / int8) against our
 TFLite exports (float, dynamic-range, full int8) of the **same weights**, on the same real inputs.
 
-    python -m benchmarks.peers [--layers N] [--seq-len 128] [--threads 2] [--runs 30] [--rounds 3]
-                               [--out benchmarks/results] [--presets mobilebert bert_base] [--no-profile]
+    python -m benchmarks.peers [--layers N] [--seq-len 128] [--threads 2] [--extra-threads 1] [--runs 30]
+                               [--rounds 3] [--out benchmarks/results] [--presets mobilebert bert_base]
+                               [--workdir DIR [--reuse]] [--no-profile | --profile]
+
+See docs/benchmarks_peers.md.
 
 Per preset: our Keras classifier (2 labels) with random weights at a fixed seed (norm parameters,
 biases and the head perturbed so that nothing is trivially zero or one) -> our TFLite exports
@@ -15,9 +18,12 @@ exports, then exported to ONNX (``torch.onnx.export``) and quantized with
 
 Latency: batch 1, ``--threads`` intra-op threads everywhere (``torch.set_num_threads``, ORT
 ``intra_op_num_threads``, the LiteRT interpreter with XNNPACK via ``benchmarks.host.measure_tflite``),
-each measurement in a fresh process, ``--rounds`` interleaved rounds of ``--runs`` timed runs
-(``p50``/``p90`` are the medians over rounds of each round's percentile), inputs cycled over the
-same SST-2 dev sentences tokenized at ``--seq-len``.
+each measurement in a fresh process started from a small orchestrator process, ``--rounds``
+interleaved rounds of ``--runs`` timed runs (``p50``/``p90`` are the medians over rounds of each
+round's percentile), inputs cycled over the same SST-2 dev sentences tokenized at ``--seq-len``.
+The CPU time other processes used during each measurement is recorded (``ForeignLoad``) and a
+measurement they disturbed is repeated (``--max-other-load``, ``--retries``): on a shared host a
+second thread only helps while nobody else holds the second core.
 
 Agreement: torch, ORT fp32 and our TFLite float on unpadded real inputs (several SST-2 sentences
 packed to fill the sequence: our default "google" attention mask and HF's additive mask only agree

@@ -18,7 +18,7 @@ def tiny(tmp_path_factory, shared_data):
     results = peers.run(presets=["mobilebert"], layers=2, seq_len=SEQ, threads=2, runs=3, warmup=1, rounds=1,
                         n_inputs=2, tflite_modes=("none",), ort_modes=("fp32", "int8"), ort_no_spin=False,
                         torch_eager=True, profile=False, workdir=workdir, data_dir=shared_data, gate_examples=2,
-                        calibration_examples=4, log=lambda msg: None)
+                        calibration_examples=4, retries=0, log=lambda msg: None)
     return results, workdir
 
 
@@ -41,7 +41,8 @@ def test_every_runtime_measured_and_results_written(tiny, tmp_path):
     keys = {(r["runtime"], r["precision"]) for r in results["latency"]}
     assert keys == {("TFLite (ours)", "fp32"), ("ORT", "fp32"), ("ORT", "dynamic int8"), ("torch eager", "fp32")}
     for row in results["latency"]:
-        assert 0 < row["p50_ms"] <= row["p90_ms"] and row["runs_per_round"] == 3, row
+        assert 0 < row["p50_ms"] <= row["p90_ms"] and row["runs_per_round"] == 3 and row["threads"] == 2, row
+        assert row["foreign_cores"] is None or row["foreign_cores"] >= 0
     ratios = {r["name"]: r for r in results["ratios"]}
     fp32 = next(r for name, r in ratios.items() if name.startswith("MobileBERT fp32"))
     assert fp32["status"] in ("PASS", "MISS") and fp32["value"] > 0
