@@ -14,6 +14,7 @@ from mobilebert_tf import MobileBertConfig, MobileBertForQuestionAnswering, Mobi
 from mobilebert_tf.cli import main
 from mobilebert_tf.tokenization import BertTokenizer
 from tests.conftest import SHARED_DATA, VOCAB
+from tests.fit_utils import INPUT_KEYS, fit_classifier
 
 MODES = ["none", "fp16", "dynamic", "int8"]
 SMALL = dict(num_hidden_layers=2)
@@ -39,19 +40,8 @@ def tuned_classifier(tokenizer):
     model = MobileBertForSequenceClassification(MobileBertConfig.from_preset("mobilebert_tiny", **SMALL),
                                                 num_labels=2).build_with_dummy()
     data = sst2_inputs(tokenizer, SHARED_DATA, "train", 64, SEQ)
-    opt = keras.optimizers.Adam(2e-3)
-    import tensorflow as tf
-
-    for step in range(60):
-        idx = np.arange(step * 16, step * 16 + 16) % len(data)
-        batch = {k: getattr(data, k)[idx] for k in ("input_ids", "input_mask", "segment_ids")}
-        with tf.GradientTape() as tape:
-            logits = model(batch, training=True)["logits"]
-            loss = tf.reduce_mean(keras.losses.sparse_categorical_crossentropy(data.labels[idx], logits,
-                                                                              from_logits=True))
-        opt.apply_gradients(zip(tape.gradient(loss, model.trainable_variables), model.trainable_variables))
-    train_acc = (model({k: getattr(data, k) for k in
-                       ("input_ids", "input_mask", "segment_ids")})["logits"].numpy().argmax(-1) == data.labels).mean()
+    fit_classifier(model, data, steps=60)
+    train_acc = (model({k: getattr(data, k) for k in INPUT_KEYS})["logits"].numpy().argmax(-1) == data.labels).mean()
     assert train_acc >= 0.9, train_acc
     return model
 

@@ -3,7 +3,6 @@ import collections
 
 import numpy as np
 import pytest
-import tensorflow as tf
 import tf_keras as keras
 import tensorflow_model_optimization as tfmot
 
@@ -16,6 +15,7 @@ from mobilebert_tf.qat import apply_qat
 from mobilebert_tf.tokenization import BertTokenizer
 from mobilebert_tf.weights import is_qat_variable, named_weights
 from tests.conftest import SHARED_DATA, VOCAB
+from tests.fit_utils import fit_classifier
 
 SEQ = 64
 
@@ -65,17 +65,9 @@ def test_qat_finetune_exports_full_integer(tmp_path):
     keras.utils.set_random_seed(0)
     model = apply_qat(MobileBertForSequenceClassification(_config(), num_labels=2)).build_with_dummy()
     data = sst2_inputs(tokenizer, SHARED_DATA, "train", 64, SEQ)
-    opt = keras.optimizers.Adam(2e-3)
     # 100 steps: the moving-average activation ranges start at [-6, 6] and need steps to settle
-    for step in range(100):
-        idx = np.arange(step * 16, step * 16 + 16) % len(data)
-        batch = {k: getattr(data, k)[idx] for k in ("input_ids", "input_mask", "segment_ids")}
-        with tf.GradientTape() as tape:
-            logits = model(batch, training=True)["logits"]
-            loss = tf.reduce_mean(keras.losses.sparse_categorical_crossentropy(data.labels[idx], logits,
-                                                                              from_logits=True))
-        opt.apply_gradients(zip(tape.gradient(loss, model.trainable_variables), model.trainable_variables))
-    assert float(loss) < 0.1
+    loss = fit_classifier(model, data, steps=100)
+    assert loss < 0.1
     result = export_tflite(model, "classifier", tmp_path / "qat.tflite", seq_len=SEQ, quantize="qat",
                            tokenizer=tokenizer, vocab_file=str(VOCAB), labels=["negative", "positive"],
                            data_dir=SHARED_DATA, calibration_examples=16, gate_examples=64, progress=False)
