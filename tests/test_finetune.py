@@ -2,7 +2,6 @@
 examples, checkpoints round-trip exactly, runs are deterministic, and the CLI chain finetune -> evaluate -> predict
 -> export needs nothing but the output directory."""
 import json
-from argparse import Namespace
 
 import numpy as np
 import pytest
@@ -126,11 +125,12 @@ def test_cli_classification_overfit_evaluate_predict_export(tmp_path, capsys):
     # `mobilebert export --model out` finds task, labels and vocab in the directory alone
     from export.cli import load_for_export
 
-    args = Namespace(model=str(out), preset=None, random_init=False, task=None, labels=None, vocab=None,
-                     data="/nonexistent", seed=0, num_labels=2)
+    args = cli.build_parser(load="export").parse_args(
+        ["export", "--model", str(out), "--out", str(tmp_path / "m.tflite"), "--data", "/nonexistent"])
     model, task, vocab, labels, _ = load_for_export(args)
     assert (task, labels, vocab) == ("classifier", ["negative", "positive"], str(out / "vocab.txt"))
     assert model.num_labels == 2
+    assert args.seq_len == json.loads((out / "model.json").read_text())["seq_len"]  # the fine-tuning length
 
 
 def test_deterministic_for_a_seed(tokenizer):
