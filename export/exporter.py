@@ -3,7 +3,8 @@
 Inputs int32 [1, seq] named ``ids``, ``mask``, ``segment_ids``; outputs float32 ``end_logits`` /
 ``start_logits`` [1, seq] (qa), ``probability`` [1, n_labels] (classifier), ``sequence_output`` /
 ``pooled_output`` (encoder). Builtin ops only. Quantization: ``none`` | ``fp16`` | ``dynamic`` |
-``int8`` (full integer, calibrated on real task inputs) | ``qat``.
+``int8`` (full integer, calibrated on real task inputs) | ``int8-mixed`` (int8 except the attention
+score path, for CPUs) | ``qat``.
 """
 from __future__ import annotations
 
@@ -21,12 +22,13 @@ from export import metadata as md
 from export.tflite_io import check_tflite_bytes, make_interpreter, non_builtin_ops, op_names
 
 TASKS = ("encoder", "classifier", "qa")
-QUANTIZE_MODES = ("none", "fp16", "dynamic", "int8", "qat")
+QUANTIZE_MODES = ("none", "fp16", "dynamic", "int8", "int8-mixed", "qat")
+CALIBRATED_MODES = ("int8", "int8-mixed", "qat")  # need a representative dataset
 DEFAULT_SEQ_LEN = {"classifier": 128, "qa": 384, "encoder": 128}
 INPUT_NAMES = ("ids", "mask", "segment_ids")
 OUTPUT_NAMES = {"qa": ("end_logits", "start_logits"), "classifier": ("probability",),
                 "encoder": ("sequence_output", "pooled_output")}
-DEFAULT_THRESHOLD = {"none": 0.99, "fp16": 0.99, "dynamic": 0.99, "int8": 0.97, "qat": 0.97}
+DEFAULT_THRESHOLD = {"none": 0.99, "fp16": 0.99, "dynamic": 0.99, "int8": 0.97, "int8-mixed": 0.97, "qat": 0.97}
 MODEL_CLASS_FOR_TASK = {"encoder": "MobileBertForPreTraining", "classifier": "MobileBertForSequenceClassification",
                         "qa": "MobileBertForQuestionAnswering"}
 
@@ -46,14 +48,19 @@ class ExportedModel:
 class ServingModule(tf.Module):
     """The exported signature: three int32 [1, seq] inputs, the task's named float32 outputs."""
 
-    def __init__(self, model, task: str, seq_len: int):
+    def __init__(self, model, task: str, seq_len: int, position_lookup: bool = False):
         super().__init__()
-        self.model, self.task = model, task
+        self.model, self.task, self.position_lookup = model, task, position_lookup
         spec = [tf.TensorSpec([1, seq_len], tf.int32, name=n) for n in INPUT_NAMES]
         self.serve = tf.function(self._serve, input_signature=spec)
 
     def _serve(self, ids, mask, segment_ids):
-        out = self.model({"input_ids": ids, "input_mask": mask, "segment_ids": segment_ids})
+        inputs = {"input_ids": ids, "input_mask": mask, "segment_ids": segment_ids}
+        if self.position_lookup:
+            # positions that depend on an input are not constant-folded into a float [seq, H] slice: the
+            # GATHER keeps the whole position table a weight that dynamic-range quantization turns to int8
+            inputs["position_ids"] = ids * 0 + tf.range(tf.shape(ids)[1])[tf.newaxis]
+        out = self.model(inputs)
         if self.task == "qa":
             return {"end_logits": out["end_logits"], "start_logits": out["start_logits"]}
         if self.task == "classifier":
@@ -78,8 +85,13 @@ def _unsupported_ops_from_error(message: str) -> list[str]:
     return sorted(ops)
 
 
-def convert(module: ServingModule, quantize: str, representative=None) -> bytes:
-    """The serving function -> TFLite flatbuffer with builtin ops only; ExportError names unsupported ops."""
+def convert(module: ServingModule, quantize: str, representative=None, per_channel: bool = False) -> bytes:
+    """The serving function -> TFLite flatbuffer with builtin ops only; ExportError names unsupported ops.
+
+    Weights quantize per tensor unless ``per_channel``: per-channel scales come with an int64 zero point
+    per output channel, 12 bytes a channel, +1.1 MB (dynamic) / +2.2 MB (int8) on full-size MobileBERT,
+    which would break the 26 MB budget. Per tensor is also what Google's int8 MobileBERT used (TF1
+    fake-quant) and what our QAT trains (DenseQuantizeConfig)."""
     if quantize not in QUANTIZE_MODES:
         raise ExportError(f"unknown quantization {quantize!r}; choose one of {', '.join(QUANTIZE_MODES)}")
     # from the concrete function directly: a SavedModel round trip would trace every Keras
@@ -87,11 +99,19 @@ def convert(module: ServingModule, quantize: str, representative=None) -> bytes:
     concrete = module.serve.get_concrete_function()
     converter = tf.lite.TFLiteConverter.from_concrete_functions([concrete], module)
     converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
+    # no public switch exists for this; the attribute is read by TF 2.13 .. 2.21 (tested in test_export)
+    converter._experimental_disable_per_channel = not per_channel
     if quantize == "fp16":
         converter.optimizations = [tf.lite.Optimize.DEFAULT]
         converter.target_spec.supported_types = [tf.float16]
     elif quantize == "dynamic":
         converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    elif quantize == "int8-mixed":
+        if representative is None:
+            raise ExportError("int8-mixed export needs a representative dataset (calibration inputs)")
+        converter.optimizations = [tf.lite.Optimize.DEFAULT]
+        converter.representative_dataset = representative
+        return _checked(_quantize_mixed(converter, representative))
     elif quantize in ("int8", "qat"):
         converter.optimizations = [tf.lite.Optimize.DEFAULT]
         converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
@@ -101,22 +121,92 @@ def convert(module: ServingModule, quantize: str, representative=None) -> bytes:
             # qat: ranges come from the fake-quant nodes; calibration fills the few tensors that
             # have none (e.g. the embedding sums before their norm)
             converter.representative_dataset = representative
+    return _checked(_run_converter(converter, quantize))
+
+
+def _run_converter(converter, quantize: str) -> bytes:
     try:
-        data = converter.convert()
+        return converter.convert()
     except Exception as e:  # ConverterError: report the ops, not a stack of MLIR
         ops = _unsupported_ops_from_error(str(e))
         hint = f" unsupported ops: {', '.join(ops)}" if ops else ""
         raise ExportError(f"TFLite conversion ({quantize}) failed with builtin ops only;{hint}\n"
                           f"{str(e)[-2000:]}") from e
+
+
+def _checked(data: bytes) -> bytes:
     flex = non_builtin_ops(data)
     if flex:
         raise ExportError(f"the converted model uses non-builtin ops: {', '.join(flex)}")
     return data
 
 
+ATTENTION_FLOAT_OPS = ("BATCH_MATMUL", "SOFTMAX")
+
+
+def attention_score_nodes(data: bytes) -> list[str]:
+    """Output tensor names of the attention score arithmetic of a (calibrated, float) model: walking back
+    from every SOFTMAX through element-wise ops and reshapes, up to the scores BATCH_MATMUL and, on the
+    mask side, the input CAST. That is the scale, ``scores * m + (1 - m) * -6`` and the mask's reshape."""
+    from tensorflow.lite.tools import flatbuffer_utils
+
+    names = op_names(data)
+    model = flatbuffer_utils.read_model_from_bytearray(bytearray(data))
+    sg = model.subgraphs[0]
+    producer = {int(t): i for i, op in enumerate(sg.operators) for t in op.outputs}
+    walk = {"MUL", "ADD", "SUB", "RESHAPE", "EXPAND_DIMS"}
+    stack = [i for i, op in enumerate(sg.operators) if names[op.opcodeIndex] == "SOFTMAX"]
+    seen, nodes = set(), []
+    while stack:
+        i = stack.pop()
+        for t in sg.operators[i].inputs:
+            j = producer.get(int(t))
+            if j is None or j in seen or names[sg.operators[j].opcodeIndex] not in walk:
+                continue
+            seen.add(j)
+            nodes.append(sg.tensors[sg.operators[j].outputs[0]].name.decode())
+            stack.append(j)
+    return nodes
+
+
+def _quantize_mixed(converter, representative) -> bytes:
+    """int8 everywhere except the attention score path (BATCH_MATMUL, scale and mask arithmetic, SOFTMAX),
+    which stays float. XNNPACK has no int8 kernels for those: a full-integer model runs them on TFLite's
+    reference kernels between ~75 delegate partitions (measured 3x slower than this on the host CPU).
+    Selective quantization through the public QuantizationDebugger (calibrate, then quantize with a
+    deny list)."""
+    QuantizationDebugger = tf.lite.experimental.QuantizationDebugger  # noqa: N806 (public API names)
+    QuantizationDebugOptions = tf.lite.experimental.QuantizationDebugOptions  # noqa: N806
+
+    def dataset():
+        for feed in representative():
+            yield list(feed.values())
+
+    try:
+        debugger = QuantizationDebugger(converter=converter, debug_dataset=dataset,
+                                        debug_options=QuantizationDebugOptions(denylisted_ops=list(ATTENTION_FLOAT_OPS)))
+        nodes = attention_score_nodes(debugger.calibrated_model)
+        debugger.options = QuantizationDebugOptions(denylisted_ops=list(ATTENTION_FLOAT_OPS), denylisted_nodes=nodes)
+        return debugger.get_nondebug_quantized_model()
+    except Exception as e:
+        ops = _unsupported_ops_from_error(str(e))
+        hint = f" unsupported ops: {', '.join(ops)}" if ops else ""
+        raise ExportError(f"TFLite conversion (int8-mixed) failed with builtin ops only;{hint}\n"
+                          f"{str(e)[-2000:]}") from e
+
+
+def short_tensor_name(name: bytes) -> bytes:
+    """``model/encoder/layer_3/ffn/ffn_0/intermediate/Tensordot;model/encoder/.../Relu`` ->
+    ``layer_3/ffn/ffn_0/intermediate/Tensordot``: the first of a fused op's names, without the model and
+    encoder scopes. Full names are 0.2 to 0.3 MB of a full-size model; these still locate the layer."""
+    first = name.split(b";", 1)[0]
+    return re.sub(rb"^[^/]+/(encoder/)?", b"", first) or first
+
+
 def rename_io(data: bytes) -> tuple[bytes, list[str], list[str]]:
     """Name the subgraph's input/output tensors after the signature keys (``serving_default_ids:0``
-    -> ``ids``). Returns the model and the input/output names in subgraph order."""
+    -> ``ids``) and shorten the others (``short_tensor_name``). Returns the model and the input/output
+    names in subgraph order."""
     from tensorflow.lite.tools import flatbuffer_utils
 
     interpreter = make_interpreter(data)
@@ -124,6 +214,8 @@ def rename_io(data: bytes) -> tuple[bytes, list[str], list[str]]:
     by_index = {idx: name for name, idx in {**signature["inputs"], **signature["outputs"]}.items()}
     model = flatbuffer_utils.read_model_from_bytearray(bytearray(data))
     subgraph = model.subgraphs[0]
+    for tensor in subgraph.tensors:
+        tensor.name = short_tensor_name(tensor.name)
     for idx, name in by_index.items():
         subgraph.tensors[idx].name = name.encode()
     inputs = [by_index[i] for i in subgraph.inputs]
@@ -171,7 +263,8 @@ def export_tflite(model, task: str, out: str | os.PathLike, *, seq_len: int | No
                   tokenizer=None, vocab_file: str | None = None, labels: list[str] | None = None,
                   data_dir=None, calibration_file=None, calibration_examples: int = 100, gate_file=None,
                   gate_examples: int = 100, threshold: float | None = None, allow_accuracy_drop: bool = False,
-                  with_metadata: bool = True, description: str = "MobileBERT", progress: bool = True) -> ExportedModel:
+                  with_metadata: bool = True, description: str = "MobileBERT", progress: bool = True,
+                  per_channel: bool = False) -> ExportedModel:
     """Convert ``model`` for ``task`` and write ``out``; run the accuracy gate and write
     ``<out>.report.json``. A model that fails the gate is written to ``<stem>.rejected.tflite``
     instead (and ExportError is raised) unless ``allow_accuracy_drop``."""
@@ -200,9 +293,9 @@ def export_tflite(model, task: str, out: str | os.PathLike, *, seq_len: int | No
         if len(labels) != n_labels:
             raise ExportError(f"{len(labels)} label names for a model with {n_labels} outputs")
 
-    module = ServingModule(model, task, seq_len)
+    module = ServingModule(model, task, seq_len, position_lookup=quantize == "dynamic")
     representative = None
-    if quantize in ("int8", "qat"):
+    if quantize in CALIBRATED_MODES:
         calib = task_data.calibration_inputs(task, tokenizer, data_dir, calibration_examples, seq_len,
                                              calibration_file)
 
@@ -211,7 +304,7 @@ def export_tflite(model, task: str, out: str | os.PathLike, *, seq_len: int | No
                 b = calib.batch(i)
                 yield {"ids": b["input_ids"], "mask": b["input_mask"], "segment_ids": b["segment_ids"]}
 
-    data = convert(module, quantize, representative)
+    data = convert(module, quantize, representative, per_channel=per_channel)
     data, inputs, outputs = rename_io(data)
     if with_metadata:
         files = {"vocab.txt": Path(vocab_file).read_bytes()}
@@ -225,6 +318,8 @@ def export_tflite(model, task: str, out: str | os.PathLike, *, seq_len: int | No
     threshold = DEFAULT_THRESHOLD[quantize] if threshold is None else threshold
     report.update(quantize=quantize, task=task, seq_len=seq_len, threshold=threshold, size_bytes=len(data),
                   passed=report["agreement"] >= threshold)
+    if quantize in ("dynamic", "int8", "int8-mixed", "qat"):
+        report["weight_quantization"] = "per-channel" if per_channel else "per-tensor"
     out = Path(out)
     target = out if (report["passed"] or allow_accuracy_drop) else out.with_name(out.stem + ".rejected.tflite")
     report["model_file"] = str(target)

@@ -39,7 +39,8 @@ def make_interpreter(data: bytes, num_threads: int | None = None):
 
 
 def op_names(data: bytes) -> list[str]:
-    """Operator names of subgraph 0, builtins by their enum name, custom ops by their custom code."""
+    """The model's operator codes (each distinct op type once), builtins by their enum name, custom ops by
+    their custom code."""
     from tensorflow.lite.python import schema_py_generated as schema
 
     model = schema.Model.GetRootAsModel(data, 0)
@@ -53,6 +54,17 @@ def op_names(data: bytes) -> list[str]:
         else:
             names.append(builtin.get(op, f"BUILTIN_{op}"))
     return names
+
+
+def op_counts(data: bytes) -> dict[str, int]:
+    """How many operators of each type subgraph 0 runs."""
+    from collections import Counter
+
+    from tensorflow.lite.python import schema_py_generated as schema
+
+    codes = op_names(data)
+    sg = schema.Model.GetRootAsModel(data, 0).Subgraphs(0)
+    return dict(Counter(codes[sg.Operators(i).OpcodeIndex()] for i in range(sg.OperatorsLength())))
 
 
 def non_builtin_ops(data: bytes) -> list[str]:

@@ -13,6 +13,7 @@ from typing import Any, Mapping
 NORMALIZATION_TYPES = ("no_norm", "layer_norm")
 ACTIVATIONS = ("relu", "gelu", "relu6", "gelu_new", "tanh")
 ATTENTION_MASK_MODES = ("google", "additive")
+QAT_ACTIVATIONS = ("relu", "relu6")  # GELU has no fused int8 kernel: quantization-aware training refuses it
 
 
 class ConfigError(ValueError):
@@ -198,3 +199,10 @@ PRESETS: dict[str, dict[str, Any]] = {
                       key_query_shared_bottleneck=False, trigram_input=False, hidden_dropout_prob=0.1,
                       classifier_activation=True),
 }
+
+
+def check_qat_config(config: MobileBertConfig) -> None:
+    """ConfigError unless ``config`` can be trained quantization-aware (ReLU/ReLU6 FFNs)."""
+    if config.hidden_act not in QAT_ACTIVATIONS:
+        raise ConfigError(f"quantization-aware training needs hidden_act in {QAT_ACTIVATIONS} (the mobilebert or "
+                          f"mobilebert_qat preset); this model uses {config.hidden_act!r}")

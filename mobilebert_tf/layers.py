@@ -121,7 +121,7 @@ class MobileBertEmbedding(_ConfigLayer):
 
         self.fake_quant = FakeQuant(self, ("word_embeddings_fq",), weights=True)
 
-    def call(self, input_ids, segment_ids, training=False):
+    def call(self, input_ids, segment_ids, training=False, position_ids=None):
         c = self.config
         table = self.word_embeddings
         if getattr(self, "fake_quant", None) is not None:
@@ -134,9 +134,11 @@ class MobileBertEmbedding(_ConfigLayer):
             emb = tf.concat([nxt, emb, prev], axis=-1)
         if self.embedding_transformation is not None:
             emb = self.embedding_transformation(emb)
-        seq_len = tf.shape(input_ids)[1]
-        emb = emb + self.position_embeddings[tf.newaxis, :seq_len] + tf.gather(self.token_type_embeddings,
-                                                                              segment_ids)
+        if position_ids is None:
+            positions = self.position_embeddings[tf.newaxis, :tf.shape(input_ids)[1]]
+        else:  # a lookup keeps the whole table a weight (dynamic-range quantization leaves a slice float)
+            positions = tf.gather(self.position_embeddings, position_ids)
+        emb = emb + positions + tf.gather(self.token_type_embeddings, segment_ids)
         emb = self.norm(emb)
         return self.dropout(emb, training=training)
 

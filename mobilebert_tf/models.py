@@ -18,7 +18,7 @@ from mobilebert_tf.layers import PACKAGE, MobileBertBlock, MobileBertEmbedding, 
 from mobilebert_tf.weights import (CheckpointError, assign_named, describe_mismatch, is_qat_variable,
                                    load_safetensors, named_weights, save_safetensors, weights_to_numpy)
 
-INPUT_KEYS = ("input_ids", "input_mask", "segment_ids")
+INPUT_KEYS = ("input_ids", "input_mask", "segment_ids", "position_ids")
 WEIGHTS_FILE = "weights.safetensors"
 CONFIG_FILE = "config.json"
 MODEL_INFO_FILE = "model.json"
@@ -61,6 +61,11 @@ def prepare_inputs(inputs: Mapping[str, Any], config: MobileBertConfig):
             out[key] = tf.cast(t, tf.int32)
         else:
             out[key] = default(ids)
+    if inputs.get("position_ids") is not None:  # default: 0 .. seq-1 (a slice of the table, not a lookup)
+        pos = tf.convert_to_tensor(inputs["position_ids"])
+        if not pos.dtype.is_integer:
+            raise InputError(f"'position_ids' must be an integer tensor, got {pos.dtype.name}")
+        out["position_ids"] = tf.cast(pos, tf.int32)
     if tf.executing_eagerly():
         if int(tf.reduce_max(ids)) >= config.vocab_size or int(tf.reduce_min(ids)) < 0:
             raise InputError(f"'input_ids' values must be in [0, {config.vocab_size}), got range "
@@ -68,6 +73,10 @@ def prepare_inputs(inputs: Mapping[str, Any], config: MobileBertConfig):
         seg = out["segment_ids"]
         if int(tf.reduce_max(seg)) >= config.type_vocab_size or int(tf.reduce_min(seg)) < 0:
             raise InputError(f"'segment_ids' values must be in [0, {config.type_vocab_size})")
+        pos = out.get("position_ids")
+        if pos is not None and (int(tf.reduce_max(pos)) >= config.max_position_embeddings
+                                or int(tf.reduce_min(pos)) < 0):
+            raise InputError(f"'position_ids' values must be in [0, {config.max_position_embeddings})")
     return out
 
 
@@ -96,7 +105,7 @@ class MobileBertEncoder(keras.Model):
 
     def call(self, inputs, training=False, output_hidden_states=False, output_attentions=False):
         x = prepare_inputs(inputs, self.config)
-        h = self.embeddings(x["input_ids"], x["segment_ids"], training=training)
+        h = self.embeddings(x["input_ids"], x["segment_ids"], training=training, position_ids=x.get("position_ids"))
         hidden_states, scores, probs = [h], [], []
         mask = tf.cast(x["input_mask"], h.dtype)
         for block in self.blocks:

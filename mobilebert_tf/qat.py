@@ -20,10 +20,10 @@ import tensorflow as tf
 import tf_keras as keras
 import tensorflow_model_optimization as tfmot
 
+from mobilebert_tf.config import QAT_ACTIVATIONS, check_qat_config  # noqa: F401 (re-exported)
 from mobilebert_tf.layers import NoNorm
 
 Q = tfmot.quantization.keras
-QAT_ACTIVATIONS = ("relu", "relu6")
 
 
 def _weight_quantizer():
@@ -91,12 +91,6 @@ class FakeQuant:
     def __call__(self, name: str, x: tf.Tensor, training) -> tf.Tensor:
         training = keras.backend.learning_phase() if training is None else training
         return self.quantizer(x, training, self.vars[name])
-
-
-def check_qat_config(config) -> None:
-    if config.hidden_act not in QAT_ACTIVATIONS:
-        raise ValueError(f"quantization-aware training needs hidden_act in {QAT_ACTIVATIONS} (use the "
-                         f"mobilebert_qat preset); this model uses {config.hidden_act!r}")
 
 
 def _wrap(layer):

@@ -1,21 +1,18 @@
 """Quantization-aware training (tfmot) and its full-integer export."""
 import collections
+import json
 
 import numpy as np
 import pytest
 import tf_keras as keras
 import tensorflow_model_optimization as tfmot
 
-from export import ExportError
-from export.exporter import export_tflite
-from export.task_data import sst2_inputs
 from export.tflite_io import float_ops, read_tflite
-from mobilebert_tf import MobileBertConfig, MobileBertForSequenceClassification
+from mobilebert_tf import MobileBertConfig, MobileBertForPreTraining, MobileBertForSequenceClassification
+from mobilebert_tf import cli
 from mobilebert_tf.qat import apply_qat
-from mobilebert_tf.tokenization import BertTokenizer
 from mobilebert_tf.weights import is_qat_variable, named_weights
-from tests.conftest import SHARED_DATA, VOCAB
-from tests.fit_utils import fit_classifier
+from tests.conftest import SHARED_DATA
 
 SEQ = 64
 
@@ -59,24 +56,72 @@ def test_float_checkpoint_into_qat_and_qat_round_trip(tmp_path):
     np.testing.assert_array_equal(again(batch)["logits"].numpy(), qat_model(batch)["logits"].numpy())
 
 
-@pytest.mark.slow
-def test_qat_finetune_exports_full_integer(tmp_path):
-    tokenizer = BertTokenizer(str(VOCAB))
+def test_finetune_init_qat_from_a_float_model(tmp_path):
+    """--qat on a float fine-tuned directory: same weights, fake quantization added, ranges fresh."""
+    from mobilebert_tf.finetuning import get_finetune_task, init_model
+
+    task = get_finetune_task("sst2")
     keras.utils.set_random_seed(0)
-    model = apply_qat(MobileBertForSequenceClassification(_config(), num_labels=2)).build_with_dummy()
-    data = sst2_inputs(tokenizer, SHARED_DATA, "train", 64, SEQ)
-    # 100 steps: the moving-average activation ranges start at [-6, 6] and need steps to settle
-    loss = fit_classifier(model, data, steps=100)
-    assert loss < 0.1
-    result = export_tflite(model, "classifier", tmp_path / "qat.tflite", seq_len=SEQ, quantize="qat",
-                           tokenizer=tokenizer, vocab_file=str(VOCAB), labels=["negative", "positive"],
-                           data_dir=SHARED_DATA, calibration_examples=16, gate_examples=64, progress=False)
-    r = result.report
-    print(f"\nqat: {result.size_bytes / 1e6:.2f} MB, agreement {r['agreement']:.3f} (threshold {r['threshold']}), "
-          f"max diff {r['max_abs_diff']}")
-    assert r["passed"] and r["agreement"] >= 0.97
+    float_model = MobileBertForSequenceClassification(_config(), num_labels=2).build_with_dummy()
+    float_model.save_pretrained(tmp_path / "float", metadata={"task": "sst-2"})
+    model, how = init_model(task, str(tmp_path / "float"), qat=True)
+    assert model.qat and "continued fine-tuning, quantization-aware" in how
+    ids = np.array([[101, 2023, 3185, 2001, 2307, 102, 0, 0]], np.int32)
+    batch = {"input_ids": ids, "input_mask": (ids > 0).astype(np.int32)}
+    np.testing.assert_allclose(model(batch)["logits"], float_model(batch)["logits"], atol=0.05)
+    # the encoder of a pre-training directory, too (new head)
+    pre = MobileBertForPreTraining(_config()).build_with_dummy()
+    pre.save_pretrained(tmp_path / "pre")
+    model, how = init_model(task, str(tmp_path / "pre"), qat=True)
+    assert model.qat and "new head" in how
+
+
+def test_cli_finetune_qat_refuses_gelu(tmp_path, capsys):
+    rc = cli.main(["finetune", "--task", "sst2", "--init", "random", "--preset", "mobilebert_no_opt", "--qat",
+                   "--override", "num_hidden_layers=1", "--out", str(tmp_path / "m"), "--no-progress"])
+    assert rc == 1
+    err = capsys.readouterr().err
+    assert "quantization-aware training needs hidden_act" in err and "'gelu'" in err
+    assert not (tmp_path / "m" / "weights.safetensors").exists()
+
+
+@pytest.mark.slow
+def test_cli_finetune_qat_exports_full_integer(tmp_path, capsys):
+    """mobilebert finetune --qat, then mobilebert export --quantize qat: a full-integer model that passes the gate."""
+    glue = SHARED_DATA / "glue" / "SST-2"
+    train_file, dev_file = tmp_path / "train.tsv", tmp_path / "dev.tsv"
+    header, *rows = (glue / "train.tsv").read_text(encoding="utf-8").split("\n")[:65]
+    train_file.write_text("\n".join([header] + rows * 25) + "\n")  # 64 sentences, 25 times: one epoch
+    dev_file.write_text("\n".join([header] + rows) + "\n")
+    out = tmp_path / "qat"
+    # one epoch of 100 steps, evaluated (and saved) once at the end: the moving-average activation ranges
+    # start at [-6, 6] and need the steps to settle, so an early "best epoch" would export unsettled ranges
+    rc = cli.main(["finetune", "--task", "sst2", "--init", "random", "--preset", "mobilebert_qat", "--qat",
+                   "--override", "num_hidden_layers=2", "--train-file", str(train_file), "--dev-file", str(dev_file),
+                   "--seq-len", str(SEQ), "--batch-size", "16", "--epochs", "1", "--lr", "2e-3", "--warmup", "0",
+                   "--out", str(out), "--no-progress"])
+    assert rc == 0
+    assert "export --quantize qat" in capsys.readouterr().out
+    info = json.loads((out / "model.json").read_text())
+    history = json.loads((out / "history.json").read_text())
+    assert info["qat"] is True and history[-1]["step"] == 100
+    with capsys.disabled():
+        print(f"\nqat fine-tune: train loss {history[-1]['train_loss']:.3f}, "
+              f"dev accuracy {info['dev_metrics']['accuracy']:.3f}")
+    assert info["dev_metrics"]["accuracy"] >= 0.9  # it learned its 64 sentences
+
+    tflite = tmp_path / "qat.tflite"
+    rc = cli.main(["export", "--model", str(out), "--quantize", "qat", "--out", str(tflite),
+                   "--calibration-examples", "16", "--gate-examples", "200", "--data", str(SHARED_DATA)])
+    assert rc == 0, capsys.readouterr().err
+    report = json.loads((tmp_path / "qat.tflite.report.json").read_text())
+    with capsys.disabled():
+        print(f"\nqat via CLI: {tflite.stat().st_size / 1e6:.2f} MB, agreement {report['agreement']:.3f} "
+              f"(threshold {report['threshold']}), max diff {report['max_abs_diff']}")
+    assert report["passed"] and report["agreement"] >= 0.97 and report["seq_len"] == SEQ
     # full integer: only the input Quantize reads float (the int32 mask is cast, then quantized)
-    assert collections.Counter(float_ops(read_tflite(result.path))) == {"QUANTIZE": 1}
-    with pytest.raises(ExportError, match="--quantize qat"):
-        export_tflite(model, "classifier", tmp_path / "x.tflite", seq_len=SEQ, quantize="int8", tokenizer=tokenizer,
-                      vocab_file=str(VOCAB), labels=["n", "p"], data_dir=SHARED_DATA, progress=False)
+    assert collections.Counter(float_ops(read_tflite(tflite))) == {"QUANTIZE": 1}
+    capsys.readouterr()
+    rc = cli.main(["export", "--model", str(out), "--quantize", "int8", "--out", str(tmp_path / "x.tflite"),
+                   "--data", str(SHARED_DATA)])
+    assert rc == 1 and "--quantize qat" in capsys.readouterr().err

@@ -81,6 +81,9 @@ def configure(parser):
     d.add_argument("--max-query-length", type=int, default=64)
     d.add_argument("--vocab", help="vocab.txt (default: the --init directory's, else the BERT uncased vocab)")
     d.add_argument("--cased", action="store_true", help="do not lower-case (cased vocab)")
+    parser.add_argument("--qat", action="store_true",
+                        help="quantization-aware training (ReLU models: the mobilebert / mobilebert_qat presets); "
+                             "export the result with mobilebert export --quantize qat")
     parser.add_argument("--overwrite", action="store_true", help="replace a model already in --out")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
 
@@ -102,11 +105,14 @@ def run(args) -> int:
                           config_overrides=overrides, vocab=args.vocab, lowercase=False if args.cased else None,
                           train_file=args.train_file, dev_file=args.dev_file, holdout_articles=args.holdout_articles,
                           max_train_examples=args.max_train_examples, max_eval_examples=args.max_eval_examples,
-                          overwrite=args.overwrite, progress=not args.no_progress)
+                          overwrite=args.overwrite, qat=args.qat, progress=not args.no_progress)
     best = result.best
     print(f"best: epoch {best['epoch']} (step {best['step']}), dev "
           + ", ".join(f"{k} {v:.4f}" for k, v in best["dev"].items() if k in task.metrics))
+    from mobilebert_tf.finetuning.modeling import read_model_info
+
+    export_hint = "export --quantize qat" if read_model_info(result.out_dir).get("qat") else "export"
     print(f"saved {result.out_dir} ({result.total_steps} steps, {result.train_seconds:.0f} s); "
-          f"next: mobilebert evaluate --model {result.out_dir} | predict | export")
+          f"next: mobilebert evaluate --model {result.out_dir} | predict | {export_hint}")
     sys.stdout.flush()
     return 0

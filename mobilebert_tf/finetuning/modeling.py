@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 from typing import Any, Mapping
 
-from mobilebert_tf.config import MobileBertConfig
+from mobilebert_tf.config import MobileBertConfig, check_qat_config
 from mobilebert_tf.finetuning.tasks import FinetuneTask, get_finetune_task
 from mobilebert_tf.weights import CheckpointError
 
@@ -109,7 +109,7 @@ def load_task_model(path, task: FinetuneTask | str | None = None, *, allow_task_
 
 
 def init_model(task: FinetuneTask, init: str, *, preset: str = "mobilebert", config_overrides: Mapping | None = None,
-               seed: int = 0):
+               seed: int = 0, qat: bool = False):
     """The model to fine-tune and a one-line account of what was loaded.
 
     init ``random``: ``preset`` + ``config_overrides``, randomly initialized (seeded). Otherwise a model
@@ -117,6 +117,10 @@ def init_model(task: FinetuneTask, init: str, *, preset: str = "mobilebert", con
     (fine-tuning continues); anything else (pre-training, distillation, another task) gives the encoder, and
     the head is new. The pooler of classifiers is re-initialized too (Google: the pre-trained pooler is best
     not used for GLUE).
+
+    ``qat``: wrap the model for quantization-aware training (``mobilebert_tf.qat.apply_qat``) before the
+    weights load; float weights load into it and its activation ranges start fresh. A directory that was
+    trained with QAT stays a QAT model either way.
     """
     import tf_keras as keras
 
@@ -128,14 +132,26 @@ def init_model(task: FinetuneTask, init: str, *, preset: str = "mobilebert", con
     cls = MODEL_CLASSES[task.model_class_name]
     kwargs = {"num_labels": task.num_outputs} if task.kind != "span" else {}
     keras.utils.set_random_seed(seed)  # the head (and, for random, every weight) is drawn from this seed
+    qat_note = ", quantization-aware" if qat else ""
     if init == "random":
         config = MobileBertConfig.from_preset(preset, **overrides)
-        return cls(config, **kwargs).build_with_dummy(), f"random init from preset {preset}"
+        model = cls(config, **kwargs)
+        if qat:
+            from mobilebert_tf.qat import apply_qat
+
+            apply_qat(model)
+        return model.build_with_dummy(), f"random init from preset {preset}{qat_note}"
     if not os.path.exists(init):
         raise CheckpointError(f"--init {init}: no such model directory (or pass --init random)")
     if detect_format(init) != "mobilebert_tf":
-        return cls.from_pretrained(init, **overrides, **kwargs), f"encoder from {init} (new head)"
+        if qat:
+            overrides["qat"] = True
+        return cls.from_pretrained(init, **overrides, **kwargs), f"encoder from {init} (new head{qat_note})"
     info = read_model_info(init)
+    if info.get("qat"):
+        qat, qat_note = True, ", quantization-aware"
+    if qat:
+        check_qat_config(MobileBertConfig.from_json(os.path.join(init, CONFIG_FILE)).replace(**overrides))
     try:
         init_family = get_finetune_task(info["task"]).family if info.get("task") else None
     except ValueError:  # a task name we don't know (written by another tool): treat as another task
@@ -143,15 +159,17 @@ def init_model(task: FinetuneTask, init: str, *, preset: str = "mobilebert", con
     same_family = (info.get("model_class") == cls.__name__ and init_family == task.family
                    and (task.kind == "span" or _num_labels(info) == task.num_outputs))
     if same_family:
-        return cls.from_pretrained(init, **overrides), f"whole model from {init} (continued fine-tuning)"
+        return (cls.from_pretrained(init, **overrides, qat=qat),
+                f"whole model from {init} (continued fine-tuning{qat_note})")
     config = MobileBertConfig.from_json(os.path.join(init, CONFIG_FILE)).replace(**overrides)
     arrays = load_safetensors(os.path.join(init, WEIGHTS_FILE))
     # Keep only the encoder: the head of another task (or MLM/NSP) never fits, and _build_and_assign then
     # loads the encoder strictly (every encoder weight present) and leaves the head and pooler fresh.
     encoder_only = {k: v for k, v in arrays.items() if k.startswith("encoder/")}
-    model = cls._build_and_assign(config, encoder_only, source=os.path.join(init, WEIGHTS_FILE), init_kwargs=kwargs)
+    model = cls._build_and_assign(config, encoder_only, source=os.path.join(init, WEIGHTS_FILE),
+                                  init_kwargs={**kwargs, "qat": qat})
     what = info.get("task") or info.get("task_type") or "model"
-    return model, f"encoder from {init} ({what}; new head{', new pooler' if task.kind != 'span' else ''})"
+    return model, f"encoder from {init} ({what}; new head{', new pooler' if task.kind != 'span' else ''}{qat_note})"
 
 
 def resolve_vocab(model_dir=None, vocab: str | None = None, data_dir=None, *, warn=sys.stderr) -> str:

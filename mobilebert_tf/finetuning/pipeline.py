@@ -58,11 +58,12 @@ def finetune(task: FinetuneTask | str, *, init: str, out_dir, data=None, config:
              preset: str = "mobilebert", config_overrides: Mapping | None = None, vocab: str | None = None,
              lowercase: bool | None = None, train_file=None, dev_file=None, holdout_articles: int | None = None,
              max_train_examples: int | None = None, max_eval_examples: int | None = None, overwrite: bool = False,
-             progress: bool = True, log: Callable[[str], None] | None = None) -> FinetuneResult:
+             qat: bool = False, progress: bool = True, log: Callable[[str], None] | None = None) -> FinetuneResult:
     """Fine-tune ``init`` ("random", or a model directory) on ``task`` and keep the best dev checkpoint in
     ``out_dir``. Train examples beyond ``max_train_examples`` are dropped by a seeded random sample; dev
     examples beyond ``max_eval_examples`` from the end of the file. lowercase None: the init directory's
-    setting (model.json), else uncased."""
+    setting (model.json), else uncased. ``qat``: quantization-aware training (tfmot fake quantization; the
+    result exports with ``mobilebert export --quantize qat``)."""
     from mobilebert_tf.finetuning.modeling import init_model, read_model_info, resolve_vocab
     from mobilebert_tf.tokenization import BertTokenizer
 
@@ -77,6 +78,11 @@ def finetune(task: FinetuneTask | str, *, init: str, out_dir, data=None, config:
             else True
     vocab_file = resolve_vocab(init if init != "random" else None, vocab, warn=None if init == "random" else sys.stderr)
     tokenizer = BertTokenizer(vocab_file, lowercase=lowercase)
+    # the model first: a wrong --init or --qat on a GELU model fails before minutes of tokenization
+    model, how = init_model(task, init, preset=preset, config_overrides=config_overrides, seed=config.seed, qat=qat)
+    if tokenizer.vocab_size > model.config.vocab_size:
+        raise ValueError(f"vocab {vocab_file} has {tokenizer.vocab_size} tokens but the model's embedding table "
+                         f"has {model.config.vocab_size} rows")
     train_data = load_task_data(task, tokenizer, data, "train", config, file=train_file,
                                 holdout_articles=holdout_articles, max_examples=max_train_examples,
                                 sample_seed=config.seed)
@@ -86,10 +92,6 @@ def finetune(task: FinetuneTask | str, *, init: str, out_dir, data=None, config:
         f"dev {len(dev_data.examples)} from {dev_data.source}")
     for note in train_data.notes + dev_data.notes:
         log(f"  {note}")
-    model, how = init_model(task, init, preset=preset, config_overrides=config_overrides, seed=config.seed)
-    if tokenizer.vocab_size > model.config.vocab_size:
-        raise ValueError(f"vocab {vocab_file} has {tokenizer.vocab_size} tokens but the model's embedding table "
-                         f"has {model.config.vocab_size} rows")
     log(f"model: {how}")
     metadata = {"init": init, "init_loaded": how, "vocab_source": vocab_file}
     if init == "random":

@@ -26,7 +26,7 @@ def pretraining_outputs(model, features, *, training: bool, output_hidden_states
     ``nsp_logits`` [B, 2] when ``heads``. The model's own ``call`` computes logits for all S
     positions; P is about S / 6, and the [*, V] product dominates the head's cost.
     """
-    inputs = {k: features[k] for k in INPUT_KEYS}
+    inputs = {k: features[k] for k in INPUT_KEYS if k in features}
     out = dict(model.encoder(inputs, training=training, output_hidden_states=output_hidden_states,
                              output_attentions=output_attentions))
     if heads:
