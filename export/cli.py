@@ -17,6 +17,8 @@ def configure(parser):
     src.add_argument("--preset", choices=list(PRESETS), help="a preset, with --random-init (latency work)")
     parser.add_argument("--random-init", action="store_true", help="random weights for --preset")
     parser.add_argument("--seed", type=int, default=0, help="seed of the random init (default: %(default)s)")
+    parser.add_argument("--override", action="append", metavar="KEY=VALUE",
+                        help="config field for --preset, repeatable (e.g. num_hidden_layers=12)")
     parser.add_argument("--task", choices=TASKS, help="default: the model directory's task (qa for --preset)")
     parser.add_argument("--seq-len", type=int, help="default: 128 for classifier/encoder, 384 for qa")
     parser.add_argument("--quantize", choices=QUANTIZE_MODES, default="none")
@@ -54,14 +56,19 @@ def load_for_export(args):
             raise ExportError("--preset needs --random-init (or pass --model DIR for trained weights)")
         from export.exporter import MODEL_CLASS_FOR_TASK
 
+        from mobilebert_tf.commands.finetune import parse_overrides
+
         task = args.task or "qa"
         keras.utils.set_random_seed(args.seed)
         cls = MODEL_CLASSES[MODEL_CLASS_FOR_TASK[task]]
-        config = MobileBertConfig.from_preset(args.preset)
+        config = MobileBertConfig.from_preset(args.preset, **parse_overrides(args.override))
         model = cls(config, num_labels=args.num_labels) if task == "classifier" else cls(config)
         model.build_with_dummy()
         labels = args.labels.split(",") if args.labels else None
         return model, task, args.vocab or str(bert_vocab(args.data)), labels, f"{args.preset} (random init)"
+    if args.override:
+        raise ExportError("--override applies to --preset --random-init only; a model directory exports with its "
+                          "own config.json")
     path = Path(args.model)
     info_path = path / MODEL_INFO_FILE
     info = json.loads(info_path.read_text()) if info_path.is_file() else {}

@@ -189,10 +189,17 @@ def test_corrupt_tflite_clear_error(random_qa, tokenizer, tmp_path):
 
 def test_cli_export_and_errors(tmp_path, capsys):
     out = tmp_path / "tiny.tflite"
-    rc = main(["export", "--preset", "mobilebert_tiny", "--random-init", "--task", "qa", "--seq-len", "32",
-               "--quantize", "dynamic", "--out", str(out), "--gate-examples", "4", "--allow-accuracy-drop"])
+    rc = main(["export", "--preset", "mobilebert_tiny", "--random-init", "--override", "num_hidden_layers=2",
+               "--task", "qa", "--seq-len", "32", "--quantize", "dynamic", "--out", str(out), "--gate-examples", "4",
+               "--allow-accuracy-drop"])
     assert rc == 0 and out.exists()
     assert "accuracy gate on" in capsys.readouterr().out
+    assert op_counts(read_tflite(out))["BATCH_MATMUL"] == 2 * 2  # two layers, two attention matmuls each
+    assert main(["export", "--preset", "mobilebert", "--random-init", "--override", "num_hidden_layer=2",
+                 "--out", str(out)]) == 1
+    assert "num_hidden_layer" in capsys.readouterr().err
+    assert main(["export", "--model", str(tmp_path), "--override", "num_hidden_layers=2", "--out", str(out)]) == 1
+    assert "--override applies to --preset" in capsys.readouterr().err
     assert main(["export", "--preset", "mobilebert", "--out", str(out)]) == 1
     assert "--random-init" in capsys.readouterr().err
     assert main(["export", "--preset", "mobilebert", "--random-init", "--quantize", "qat", "--out", str(out)]) == 1
