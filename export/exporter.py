@@ -24,6 +24,7 @@ from export.tflite_io import check_tflite_bytes, make_interpreter, non_builtin_o
 TASKS = ("encoder", "classifier", "qa")
 QUANTIZE_MODES = ("none", "fp16", "dynamic", "int8", "int8-mixed", "qat")
 CALIBRATED_MODES = ("int8", "int8-mixed", "qat")  # need a representative dataset
+INT8_WEIGHT_MODES = ("dynamic",) + CALIBRATED_MODES  # --per-channel applies to these
 DEFAULT_SEQ_LEN = {"classifier": 128, "qa": 384, "encoder": 128}
 INPUT_NAMES = ("ids", "mask", "segment_ids")
 OUTPUT_NAMES = {"qa": ("end_logits", "start_logits"), "classifier": ("probability",),
@@ -124,14 +125,18 @@ def convert(module: ServingModule, quantize: str, representative=None, per_chann
     return _checked(_run_converter(converter, quantize))
 
 
+def _conversion_error(quantize: str, e: Exception) -> ExportError:
+    """A converter failure as one message naming the unsupported ops, not a stack of MLIR."""
+    ops = _unsupported_ops_from_error(str(e))
+    hint = f" unsupported ops: {', '.join(ops)}" if ops else ""
+    return ExportError(f"TFLite conversion ({quantize}) failed with builtin ops only;{hint}\n{str(e)[-2000:]}")
+
+
 def _run_converter(converter, quantize: str) -> bytes:
     try:
         return converter.convert()
-    except Exception as e:  # ConverterError: report the ops, not a stack of MLIR
-        ops = _unsupported_ops_from_error(str(e))
-        hint = f" unsupported ops: {', '.join(ops)}" if ops else ""
-        raise ExportError(f"TFLite conversion ({quantize}) failed with builtin ops only;{hint}\n"
-                          f"{str(e)[-2000:]}") from e
+    except Exception as e:  # ConverterError
+        raise _conversion_error(quantize, e) from e
 
 
 def _checked(data: bytes) -> bytes:
@@ -182,17 +187,16 @@ def _quantize_mixed(converter, representative) -> bytes:
         for feed in representative():
             yield list(feed.values())
 
+    ops = list(ATTENTION_FLOAT_OPS)
     try:
         debugger = QuantizationDebugger(converter=converter, debug_dataset=dataset,
-                                        debug_options=QuantizationDebugOptions(denylisted_ops=list(ATTENTION_FLOAT_OPS)))
+                                        debug_options=QuantizationDebugOptions(denylisted_ops=ops))
+        # the score arithmetic's node names exist only in the calibrated graph
         nodes = attention_score_nodes(debugger.calibrated_model)
-        debugger.options = QuantizationDebugOptions(denylisted_ops=list(ATTENTION_FLOAT_OPS), denylisted_nodes=nodes)
+        debugger.options = QuantizationDebugOptions(denylisted_ops=ops, denylisted_nodes=nodes)
         return debugger.get_nondebug_quantized_model()
     except Exception as e:
-        ops = _unsupported_ops_from_error(str(e))
-        hint = f" unsupported ops: {', '.join(ops)}" if ops else ""
-        raise ExportError(f"TFLite conversion (int8-mixed) failed with builtin ops only;{hint}\n"
-                          f"{str(e)[-2000:]}") from e
+        raise _conversion_error("int8-mixed", e) from e
 
 
 def short_tensor_name(name: bytes) -> bytes:
@@ -318,7 +322,7 @@ def export_tflite(model, task: str, out: str | os.PathLike, *, seq_len: int | No
     threshold = DEFAULT_THRESHOLD[quantize] if threshold is None else threshold
     report.update(quantize=quantize, task=task, seq_len=seq_len, threshold=threshold, size_bytes=len(data),
                   passed=report["agreement"] >= threshold)
-    if quantize in ("dynamic", "int8", "int8-mixed", "qat"):
+    if quantize in INT8_WEIGHT_MODES:
         report["weight_quantization"] = "per-channel" if per_channel else "per-tensor"
     out = Path(out)
     target = out if (report["passed"] or allow_accuracy_drop) else out.with_name(out.stem + ".rejected.tflite")

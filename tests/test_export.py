@@ -123,15 +123,18 @@ def test_tuned_classifier_all_modes_pass_gate(tuned_classifier, tokenizer, tmp_p
 
 def _weight_scales(data: bytes) -> set[int]:
     """How many scales each int8 constant tensor (a weight) carries: {1} per tensor, {N...} per channel."""
+    return {len(t.quantization.scale) for t, _ in _constants(data) if t.type == 9 and t.quantization is not None}
+
+
+def _constants(data: bytes):
+    """(tensor, bytes) for every constant tensor of subgraph 0."""
     from tensorflow.lite.tools import flatbuffer_utils
 
     model = flatbuffer_utils.read_model_from_bytearray(bytearray(data))
-    out = set()
     for t in model.subgraphs[0].tensors:
         buf = model.buffers[t.buffer].data
-        if t.type == 9 and buf is not None and len(buf) and t.quantization is not None:  # INT8
-            out.add(len(t.quantization.scale))
-    return out
+        if buf is not None and len(buf):
+            yield t, len(buf)
 
 
 def test_per_channel_option(random_qa, tokenizer, tmp_path):
@@ -235,15 +238,7 @@ def test_full_size_qa_sizes(tokenizer, tmp_path):
 
 def _float_constants(data: bytes) -> dict[str, int]:
     """Float32 constant tensors of subgraph 0: name -> bytes."""
-    from tensorflow.lite.tools import flatbuffer_utils
-
-    model = flatbuffer_utils.read_model_from_bytearray(bytearray(data))
-    out = {}
-    for t in model.subgraphs[0].tensors:
-        buf = model.buffers[t.buffer].data
-        if t.type == 0 and buf is not None and len(buf):
-            out[t.name.decode()] = len(buf)
-    return out
+    return {t.name.decode(): n for t, n in _constants(data) if t.type == 0}
 
 
 def test_non_builtin_op_is_named():

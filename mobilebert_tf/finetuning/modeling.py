@@ -108,6 +108,10 @@ def load_task_model(path, task: FinetuneTask | str | None = None, *, allow_task_
     return cls.from_pretrained(str(path)), info, task
 
 
+def _qat_note(qat: bool) -> str:
+    return ", quantization-aware" if qat else ""
+
+
 def init_model(task: FinetuneTask, init: str, *, preset: str = "mobilebert", config_overrides: Mapping | None = None,
                seed: int = 0, qat: bool = False):
     """The model to fine-tune and a one-line account of what was loaded.
@@ -132,7 +136,6 @@ def init_model(task: FinetuneTask, init: str, *, preset: str = "mobilebert", con
     cls = MODEL_CLASSES[task.model_class_name]
     kwargs = {"num_labels": task.num_outputs} if task.kind != "span" else {}
     keras.utils.set_random_seed(seed)  # the head (and, for random, every weight) is drawn from this seed
-    qat_note = ", quantization-aware" if qat else ""
     if init == "random":
         config = MobileBertConfig.from_preset(preset, **overrides)
         model = cls(config, **kwargs)
@@ -140,18 +143,18 @@ def init_model(task: FinetuneTask, init: str, *, preset: str = "mobilebert", con
             from mobilebert_tf.qat import apply_qat
 
             apply_qat(model)
-        return model.build_with_dummy(), f"random init from preset {preset}{qat_note}"
+        return model.build_with_dummy(), f"random init from preset {preset}{_qat_note(qat)}"
     if not os.path.exists(init):
         raise CheckpointError(f"--init {init}: no such model directory (or pass --init random)")
     if detect_format(init) != "mobilebert_tf":
         if qat:
             overrides["qat"] = True
-        return cls.from_pretrained(init, **overrides, **kwargs), f"encoder from {init} (new head{qat_note})"
+        return cls.from_pretrained(init, **overrides, **kwargs), f"encoder from {init} (new head{_qat_note(qat)})"
     info = read_model_info(init)
-    if info.get("qat"):
-        qat, qat_note = True, ", quantization-aware"
+    qat = qat or bool(info.get("qat"))  # a QAT directory stays QAT
+    config = MobileBertConfig.from_json(os.path.join(init, CONFIG_FILE)).replace(**overrides)
     if qat:
-        check_qat_config(MobileBertConfig.from_json(os.path.join(init, CONFIG_FILE)).replace(**overrides))
+        check_qat_config(config)  # before the weights load
     try:
         init_family = get_finetune_task(info["task"]).family if info.get("task") else None
     except ValueError:  # a task name we don't know (written by another tool): treat as another task
@@ -160,8 +163,7 @@ def init_model(task: FinetuneTask, init: str, *, preset: str = "mobilebert", con
                    and (task.kind == "span" or _num_labels(info) == task.num_outputs))
     if same_family:
         return (cls.from_pretrained(init, **overrides, qat=qat),
-                f"whole model from {init} (continued fine-tuning{qat_note})")
-    config = MobileBertConfig.from_json(os.path.join(init, CONFIG_FILE)).replace(**overrides)
+                f"whole model from {init} (continued fine-tuning{_qat_note(qat)})")
     arrays = load_safetensors(os.path.join(init, WEIGHTS_FILE))
     # Keep only the encoder: the head of another task (or MLM/NSP) never fits, and _build_and_assign then
     # loads the encoder strictly (every encoder weight present) and leaves the head and pooler fresh.
@@ -169,7 +171,8 @@ def init_model(task: FinetuneTask, init: str, *, preset: str = "mobilebert", con
     model = cls._build_and_assign(config, encoder_only, source=os.path.join(init, WEIGHTS_FILE),
                                   init_kwargs={**kwargs, "qat": qat})
     what = info.get("task") or info.get("task_type") or "model"
-    return model, f"encoder from {init} ({what}; new head{', new pooler' if task.kind != 'span' else ''}{qat_note})"
+    pooler = ", new pooler" if task.kind != "span" else ""
+    return model, f"encoder from {init} ({what}; new head{pooler}{_qat_note(qat)})"
 
 
 def resolve_vocab(model_dir=None, vocab: str | None = None, data_dir=None, *, warn=sys.stderr) -> str:
