@@ -177,20 +177,30 @@ EDGE_TEXTS = ["Beyoncé sang at Levi's Stadium — “golden anniversary”!", "
               "x" * 120 + " tail", "Émile Zola's café, 24–10.", "  spaced\t\tout\nlines  ", ""]
 
 
+def _phone_ids(app_tokenizer, text):
+    """The ids the phone feeds the model: the app's normalization, then the Task Library's tokenizer."""
+    normalized = replay.normalize_text(text)[0]
+    return [app_tokenizer.lookup_id(p) for p in app_tokenizer.tokenize(replay.ascii_lower(normalized))]
+
+
 def test_app_tokenization_matches_training_tokenizer(tokenizer, app_tokenizer):
-    """The phone tokenizes as the Task Library does; training used mobilebert_tf.tokenization. They agree
-    on ASCII text; accents are where they part (the Task Library neither strips accents nor lower-cases
-    non-ASCII letters), which is why they stay a documented limitation."""
-    texts = _sst2_sentences(400) + [ex.context_text for ex in read_squad(SQUAD_SMALL)][::10]
+    """The phone normalizes text as training did (NFD, accents dropped, lower-cased) before the Task
+    Library's tokenizer, so its ids equal the training ids, accented texts included. Without that step
+    (the Task Library alone) accented words become other ids, e.g. [UNK]."""
+    squad = read_squad(SQUAD_SMALL)
+    texts = (_sst2_sentences(872) + sorted({ex.context_text for ex in squad}) + [ex.question_text for ex in squad]
+             + EDGE_TEXTS[:2] + EDGE_TEXTS[3:] + ["Amélie loved the café au lait", "CAFÉ, NAÏVE, Über"])
     ours = tokenizer.encode(texts)
-    mismatched = [t for t, ids in zip(texts, ours)
-                  if [app_tokenizer.lookup_id(p) for p in app_tokenizer.tokenize(replay.ascii_lower(t))] != ids]
-    n_ascii = sum(t.isascii() for t in texts)
-    print(f"\napp tokenization == training tokenization on {1 - len(mismatched) / len(texts):.1%} of {len(texts)} "
-          f"real texts (SST-2 dev, SQuAD passages); {len(mismatched)} differ, all of them among the "
-          f"{len(texts) - n_ascii} with non-ASCII characters")
-    assert n_ascii >= 400  # the claim below is about many texts, not a handful
-    assert all(not t.isascii() for t in mismatched)  # every ASCII text tokenizes identically
+    accented = [i for i, t in enumerate(texts) if not t.isascii()]
+    phone = [i for i, (t, ids) in enumerate(zip(texts, ours)) if _phone_ids(app_tokenizer, t) != ids]
+    raw = [i for i, (t, ids) in enumerate(zip(texts, ours))
+           if [app_tokenizer.lookup_id(p) for p in app_tokenizer.tokenize(replay.ascii_lower(t))] != ids]
+    print(f"\nphone-path ids == training ids on {len(texts) - len(phone)}/{len(texts)} real texts "
+          f"({len(accented)} with non-ASCII characters); the Task Library alone, without the app's "
+          f"normalization, differs on {len(raw)}")
+    assert len(accented) >= 20 and len(raw) >= 10   # the accented texts are there and do matter
+    assert phone == [], [texts[i][:80] for i in phone]
+    assert _phone_ids(app_tokenizer, "café au lait") == _phone_ids(app_tokenizer, "cafe au lait")
 
 
 def test_kotlin_core_matches_python_replay(exported, app_tokenizer, tmp_path):

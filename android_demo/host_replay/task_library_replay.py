@@ -12,9 +12,15 @@ Library (tflite-support 0.4.x):
 - ``classifier_preprocess``: Kotlin ``BertClassifierInput.preprocess``; C++
   ``processor::BertPreprocessor::Preprocess`` (used by BertNLClassifier)
 
-Deliberate differences from our training tokenizer (``mobilebert_tf.tokenization``), because the phone
-does what the Task Library does: only ASCII letters are lower-cased and accents are kept (``café`` stays
-``café``, usually ``[UNK]`` in the uncased vocab); whitespace is RE2's ``\\s`` (space, tab, CR, LF, FF);
+- ``normalize_text``: Kotlin ``TextNormalizer`` and ``web_demo/bert.js`` ``normalizeText``: the training
+  tokenizer's text normalization (``mobilebert_tf.tokenization.tf_normalize``), applied by the app
+  before any text reaches the Task Library or the Interpreter
+
+The Task Library itself only lower-cases ASCII letters and keeps accents (``café`` stays ``café``, ``[UNK]``
+in the uncased vocab), so the app (and ``answer`` / ``classify_input`` here) first normalizes text as
+training did: drop control characters, map whitespace to spaces, NFD, drop combining marks (accents),
+lower-case. After that the phone's ids equal the training ids. Other differences from our training
+tokenizer (``mobilebert_tf.tokenization``) stay: whitespace is RE2's ``\\s`` (space, tab, CR, LF, FF);
 the passage is split into words on ``' '`` only; a context longer than the window is cut (no doc stride),
 and an answer is whole space-separated words (no ``get_final_text`` trimming).
 
@@ -43,6 +49,38 @@ CLS, SEP = "[CLS]", "[SEP]"
 WHITESPACE = "\t\n\f\r "  # RE2's \s
 CJK_RANGES = ((0x4E00, 0x9FFF), (0x3400, 0x4DBF), (0x20000, 0x2A6DF), (0x2A700, 0x2B73F), (0x2B740, 0x2B81F),
               (0x2B820, 0x2CEAF), (0xF900, 0xFAFF), (0x2F800, 0x2FA1F))
+
+
+def normalize_text(text: str) -> tuple[str, list[int]]:
+    """The training tokenizer's normalization (``tf_normalize`` with ``lowercase=True``), one character
+    at a time: tab/LF/CR and Unicode separators (Z*) -> space; other control, format, private-use,
+    unassigned characters (C*) and U+FFFD dropped; then NFD, combining marks (Mn) dropped, lower-case
+    (per character: a final Σ becomes σ, as in BERT). Returns the normalized text and, for each of its
+    characters, the index of the original character it came from (to map an answer back to the passage).
+
+    Example:
+        >>> normalize_text("Café\tÉté")
+        ('cafe ete', [0, 1, 2, 3, 4, 5, 6, 7])
+    """
+    out: list[str] = []
+    source: list[int] = []
+    for i, c in enumerate(text):
+        category = unicodedata.category(c)
+        if c in "\t\n\r" or category.startswith("Z"):
+            pieces = " "
+        elif category.startswith("C") or c == "\ufffd":
+            continue
+        else:
+            pieces = "".join(ch.lower() for ch in unicodedata.normalize("NFD", c)
+                             if unicodedata.category(ch) != "Mn")
+        out.append(pieces)
+        source.extend([i] * len(pieces))
+    return "".join(out), source
+
+
+def original_span(source: list[int], start: int, end: int) -> tuple[int, int]:
+    """The original text's [start, end) behind the normalized text's [start, end) (``normalize_text``)."""
+    return source[start], source[end - 1] + 1
 
 
 def ascii_lower(text: str) -> str:
@@ -240,10 +278,22 @@ def qa_postprocess(feature: QaFeature, start_logits, end_logits, predict_ans_num
 
 def answer(tokenizer: WordpieceTokenizer, run_model, context: str, question: str,
            max_seq_len: int = MAX_SEQ_LEN) -> list[QaAnswer]:
-    """The app's whole QA flow. run_model(ids, mask, segment_ids) -> (start_logits, end_logits)."""
-    feature = qa_preprocess(tokenizer, context, question, max_seq_len)
+    """The app's whole QA flow: normalize context and question as training did, then the Task Library's
+    steps on the normalized text. Each answer's ``text`` is the normalized words (what the Task Library
+    returns); ``char_start``/``char_end`` are the highlight in the ORIGINAL ``context``.
+    run_model(ids, mask, segment_ids) -> (start_logits, end_logits)."""
+    norm_context, source = normalize_text(context)
+    feature = qa_preprocess(tokenizer, norm_context, normalize_text(question)[0], max_seq_len)
     start_logits, end_logits = run_model(feature.ids, feature.mask, feature.segment_ids)
-    return qa_postprocess(feature, start_logits, end_logits, context=context)
+    answers = qa_postprocess(feature, start_logits, end_logits, context=norm_context)
+    for a in answers:
+        a.char_start, a.char_end = original_span(source, a.char_start, a.char_end)
+    return answers
+
+
+def classify_input(tokenizer: WordpieceTokenizer, text: str, max_seq_len: int) -> dict[str, list[int]]:
+    """The app's classifier input: ``normalize_text`` then BertNLClassifier's preprocessing."""
+    return classifier_preprocess(tokenizer, normalize_text(text)[0], max_seq_len)
 
 
 def classifier_preprocess(tokenizer: WordpieceTokenizer, text: str, max_seq_len: int) -> dict[str, list[int]]:
