@@ -1,0 +1,201 @@
+"""Trained tiny models exported as the app ships them, and the real texts they are checked on, shared by
+the runtime-client tests (tests/test_clients.py) and the browser test (tests/test_web_demo.py).
+
+Two models are fitted here (CPU is scarce, so both are 2-layer mobilebert_tiny): a classifier on 256 real
+SST-2 train sentences (seq 128, as the app's manifest) and a QA model overfitted on real SQuAD dev
+questions at seq 384 (BertQuestionAnswerer pads to 384). Each is exported in the quantizations the app
+lists (float, dynamic, int8-mixed) with Task Library metadata, into one folder with an Android/web
+manifest (export.android_assets).
+"""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import tensorflow as tf
+import tf_keras as keras
+
+from export import android_assets
+from export.exporter import export_tflite
+from export.task_data import sst2_inputs
+from export.tflite_io import make_interpreter, read_tflite
+from mobilebert_tf import MobileBertConfig, MobileBertForQuestionAnswering, MobileBertForSequenceClassification
+from mobilebert_tf.data.glue import read_glue
+from mobilebert_tf.data.squad import convert_examples_to_features, features_to_arrays, read_squad
+from mobilebert_tf.tokenization import BertTokenizer
+from tests.conftest import GLUE, SHARED_DATA, SQUAD_SMALL, VOCAB
+from tests.fit_utils import fit_classifier
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "android_demo" / "host_replay"))
+import task_library_replay as replay  # noqa: E402
+
+QUANTIZATIONS = ("none", "dynamic", "int8-mixed")
+CLASSIFIER_SEQ = 128
+QA_SEQ = replay.MAX_SEQ_LEN
+SMALL = {"num_hidden_layers": 2}
+LABELS = ["negative", "positive"]
+# accented sentences in SST-2's style: the app normalizes them as training did
+ACCENTED = ["Amélie is a charming, whimsical café of a film.", "a naïve, clichéd mess with no élan at all",
+            "CAFÉ AU LAIT: a delicious little movie", "the best Pokémon film since the original"]
+CLIENTS_PYTHON = Path(os.environ.get("MOBILEBERT_CLIENTS_PYTHON") or ROOT / ".venv-clients" / "bin" / "python")
+CLIENTS_SCRIPT = ROOT / "android_demo" / "clients" / "run_clients.py"
+
+
+def sst2_texts(n: int = 40) -> list[str]:
+    """Real SST-2 dev sentences plus the accented ones above."""
+    return [e.text_a for e in read_glue("sst-2", GLUE / "SST-2" / "dev.tsv", "dev")[:n]] + ACCENTED
+
+
+def _export(model, task, folder: Path, quantize, tokenizer, seq_len, labels=None):
+    name = f"mobilebert_{'sst2' if task == 'classifier' else 'squad'}_{quantize.replace('none', 'float')}.tflite"
+    result = export_tflite(model, task, folder / name, seq_len=seq_len, quantize=quantize, tokenizer=tokenizer,
+                           vocab_file=str(VOCAB), labels=labels, data_dir=SHARED_DATA, calibration_examples=8,
+                           gate_examples=8, allow_accuracy_drop=True, progress=False,
+                           description=f"test {task} (mobilebert_tiny, 2 layers)")
+    android_assets.install(result, folder)
+    return folder / name
+
+
+def fit_classifier_model(tokenizer):
+    keras.utils.set_random_seed(0)
+    model = MobileBertForSequenceClassification(MobileBertConfig.from_preset("mobilebert_tiny", **SMALL),
+                                                num_labels=2).build_with_dummy()
+    fit_classifier(model, sst2_inputs(tokenizer, SHARED_DATA, "train", 256, CLASSIFIER_SEQ), steps=40)
+    return model
+
+
+def qa_training_examples(tokenizer, n: int = 12):
+    """The first ``n`` SQuAD dev questions of distinct paragraphs whose passage fits one 384 window."""
+    examples = read_squad(SQUAD_SMALL, is_training=True)
+    features = convert_examples_to_features(examples, tokenizer, seq_len=QA_SEQ, is_training=True)
+    counts = {}
+    for f in features:
+        counts[f.example_index] = counts.get(f.example_index, 0) + 1
+    chosen, seen = [], set()
+    for f in features:
+        ex = examples[f.example_index]
+        if counts[f.example_index] == 1 and f.start_position > 0 and ex.context_text not in seen:
+            chosen.append((ex, f))
+            seen.add(ex.context_text)
+        if len(chosen) == n:
+            break
+    return chosen
+
+
+def fit_qa_model(tokenizer, chosen, steps: int = 30):
+    arrays = features_to_arrays([f for _, f in chosen])
+    keras.utils.set_random_seed(0)
+    model = MobileBertForQuestionAnswering(MobileBertConfig.from_preset("mobilebert_tiny", **SMALL))
+    model.build_with_dummy()
+    inputs = {k: tf.constant(arrays[k]) for k in ("input_ids", "input_mask", "segment_ids")}
+    starts, ends = tf.constant(arrays["start_positions"]), tf.constant(arrays["end_positions"])
+    opt = keras.optimizers.Adam(2e-3)
+
+    @tf.function
+    def step():
+        with tf.GradientTape() as tape:
+            out = model(inputs, training=True)
+            ce = keras.losses.sparse_categorical_crossentropy
+            loss = 0.5 * (tf.reduce_mean(ce(starts, out["start_logits"], from_logits=True))
+                          + tf.reduce_mean(ce(ends, out["end_logits"], from_logits=True)))
+        opt.apply_gradients(zip(tape.gradient(loss, model.trainable_variables), model.trainable_variables))
+        return loss
+
+    for _ in range(steps):
+        step()
+    return model
+
+
+def qa_cases(chosen) -> list[dict]:
+    """Real SQuAD (context, question) pairs: the trained ones, and two passages joined so that the
+    context fills the 384-token window (the Task Library cuts it there)."""
+    cases = [{"context": ex.context_text, "question": ex.question_text} for ex, _ in chosen]
+    for i in range(2):  # all the passages, the question's own first: far over the window
+        passages = [chosen[(i + k) % len(chosen)][0].context_text for k in range(len(chosen))]
+        cases.append({"context": " ".join(passages), "question": chosen[i][0].question_text})
+    return cases
+
+
+def build_models(folder: Path) -> dict:
+    """Fit, export every quantization of both tasks into ``folder`` (+ models.json); returns paths and texts."""
+    folder.mkdir(parents=True, exist_ok=True)
+    tokenizer = BertTokenizer(str(VOCAB))
+    classifier = fit_classifier_model(tokenizer)
+    chosen = qa_training_examples(tokenizer)
+    qa = fit_qa_model(tokenizer, chosen)
+    out = {"folder": folder, "classifier": {}, "qa": {}, "sst2_texts": sst2_texts(), "qa_cases": qa_cases(chosen)}
+    for q in QUANTIZATIONS:
+        out["classifier"][q] = _export(classifier, "classifier", folder, q, tokenizer, CLASSIFIER_SEQ, LABELS)
+        out["qa"][q] = _export(qa, "qa", folder, q, tokenizer, QA_SEQ)
+    return out
+
+
+def client_kernels(client: str, quantize: str) -> bool:
+    """Whether ``client`` runs ``quantize`` models with XNNPACK (LiteRT's default), measured: MediaPipe
+    always does; the Task Library's TF Lite (0.4.4) runs dynamic-range (hybrid) ops with the built-in
+    kernels, which quantize activations differently (1.8e-4 apart on our dynamic classifier)."""
+    return not (client == "task_library" and quantize == "dynamic")
+
+
+class LiteRtModel:
+    """Our own pipeline's runtime: ai-edge-litert's Interpreter, tensors found by name. ``xnnpack=False``:
+    the built-in kernels only (what the Task Library runs dynamic-range models with)."""
+
+    def __init__(self, path, xnnpack: bool = True):
+        if xnnpack:
+            self.interpreter = make_interpreter(read_tflite(path))
+        else:
+            from ai_edge_litert.interpreter import Interpreter, OpResolverType
+
+            self.interpreter = Interpreter(model_content=read_tflite(path),
+                                           experimental_op_resolver_type=OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES)
+            self.interpreter.allocate_tensors()
+        self.inputs = {d["name"]: d["index"] for d in self.interpreter.get_input_details()}
+        self.outputs = {d["name"]: d["index"] for d in self.interpreter.get_output_details()}
+        self.ms: list[float] = []
+
+    def __call__(self, **feeds) -> dict[str, np.ndarray]:
+        for name, value in feeds.items():
+            self.interpreter.set_tensor(self.inputs[name], np.asarray([value], np.int32))
+        t0 = time.perf_counter()
+        self.interpreter.invoke()
+        self.ms.append((time.perf_counter() - t0) * 1e3)
+        return {name: self.interpreter.get_tensor(i)[0] for name, i in self.outputs.items()}
+
+
+def training_classifier_probs(path, tokenizer, texts, xnnpack: bool = True) -> tuple[np.ndarray, list[list[int]]]:
+    """Training tokenizer (mobilebert_tf.tokenization) -> LiteRT: probabilities [N, 2] and the ids."""
+    packed = tokenizer.encode_single(texts, CLASSIFIER_SEQ)
+    model = LiteRtModel(path, xnnpack)
+    probs = [model(ids=packed["input_ids"][i], mask=packed["input_mask"][i], segment_ids=packed["segment_ids"][i])
+             ["probability"] for i in range(len(texts))]
+    return np.stack(probs), packed["input_ids"].tolist()
+
+
+def replay_answers(path, app_tokenizer, cases, xnnpack: bool = True) -> list[list[replay.QaAnswer]]:
+    """The host replay (the app's normalization + Task Library's QA steps) on LiteRT."""
+    model = LiteRtModel(path, xnnpack)
+
+    def run(ids, mask, segment_ids):
+        out = model(ids=ids, mask=mask, segment_ids=segment_ids)
+        return out["start_logits"], out["end_logits"]
+
+    return [replay.answer(app_tokenizer, run, c["context"], c["question"]) for c in cases]
+
+
+def run_clients(job: dict, tmp: Path) -> dict:
+    """run_clients.py in the clients venv (tflite-support + mediapipe) on ``job``."""
+    if not CLIENTS_PYTHON.exists():
+        raise FileNotFoundError(f"{CLIENTS_PYTHON}: the clients venv is missing (run `make clients-venv`)")
+    (tmp / "job.json").write_text(json.dumps(job, ensure_ascii=False), encoding="utf-8")
+    proc = subprocess.run([str(CLIENTS_PYTHON), str(CLIENTS_SCRIPT), str(tmp / "job.json"), str(tmp / "out.json")],
+                          capture_output=True, text=True, timeout=600)
+    if proc.returncode != 0:
+        raise RuntimeError(f"run_clients.py failed ({proc.returncode}):\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
+    return json.loads((tmp / "out.json").read_text(encoding="utf-8"))
