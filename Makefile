@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat setup.py | sha1sum | cut -c1-12)
 PYTEST_ARGS ?=
 
-.PHONY: demo test test-fast install clean
+.PHONY: demo test test-fast install clean tools clients-venv web-deps
 
 $(STAMP): setup.py
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -13,16 +13,42 @@ $(STAMP): setup.py
 	$(BIN)/pip install --quiet -e '.[dev]'
 	rm -f $(VENV)/.installed-* && touch $(STAMP)
 
-# The Android demo's pure-Kotlin core is compiled and unit-tested on the host when a Kotlin compiler
-# >= 1.6 is around (Debian's is 1.3): the npm registry carries JetBrains' compiler. Best effort: the
-# Kotlin tests skip with a reason when it cannot be installed.
-KOTLIN_STAMP := $(VENV)/.kotlin-compiler
+# Tools the tests need beyond the venv (a skipped test of these fails under CI=true, tests/conftest.py).
+# Each target leaves its stamp only after a successful install, so a failed one is retried next time.
+# - Debian packages: chromium (browser test), junit4 + hamcrest (the Kotlin core's JUnit tests), libusb
+#   (tflite-support's native library).
+APT_PACKAGES := chromium junit4 libhamcrest-java libusb-1.0-0
+APT_STAMP := $(VENV)/.apt-tools
+$(APT_STAMP): $(STAMP)
+	@if dpkg -s $(APT_PACKAGES) >/dev/null 2>&1; then :; else \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(APT_PACKAGES); fi
+	touch $@
+
+# - JetBrains' Kotlin compiler >= 1.6 (Debian's is 1.3) from npm, pinned.
+KOTLIN_VERSION := 2.1.20
+KOTLIN_STAMP := $(VENV)/.kotlin-compiler-$(KOTLIN_VERSION)
 $(KOTLIN_STAMP): $(STAMP)
-	@if command -v npm >/dev/null 2>&1; then \
-	  npm ls -g kotlin-compiler >/dev/null 2>&1 || npm install -g --silent kotlin-compiler@2.1.20 \
-	  || echo "kotlin-compiler not installed: the Kotlin checks will skip"; \
-	else echo "npm not found: the Kotlin checks will skip"; fi
-	@touch $@
+	npm ls -g kotlin-compiler@$(KOTLIN_VERSION) >/dev/null 2>&1 || npm install -g --silent kotlin-compiler@$(KOTLIN_VERSION)
+	touch $@
+
+# - The runtime clients' venv: tflite-support pins protobuf 3.20, which TensorFlow 2.21 cannot share.
+CLIENTS_VENV := .venv-clients
+CLIENTS_PACKAGES := tflite-support==0.4.4 mediapipe==1.2.3
+CLIENTS_STAMP := $(CLIENTS_VENV)/.installed-$(shell echo '$(CLIENTS_PACKAGES)' | sha1sum | cut -c1-12)
+$(CLIENTS_STAMP): $(APT_STAMP)
+	test -x $(CLIENTS_VENV)/bin/python || $(PYTHON) -m venv $(CLIENTS_VENV)
+	$(CLIENTS_VENV)/bin/pip install --quiet $(CLIENTS_PACKAGES)
+	rm -f $(CLIENTS_VENV)/.installed-* && touch $@
+
+# - The web demo's LiteRT.js and the browser test's puppeteer-core, pinned in web_demo/package-lock.json.
+WEB_STAMP := web_demo/node_modules/.installed-$(shell cat web_demo/package-lock.json | sha1sum | cut -c1-12)
+$(WEB_STAMP): web_demo/package-lock.json
+	cd web_demo && npm ci --no-audit --no-fund --silent
+	rm -f web_demo/node_modules/.installed-* && touch $@
+
+tools: $(APT_STAMP) $(KOTLIN_STAMP) $(CLIENTS_STAMP) $(WEB_STAMP)
+clients-venv: $(CLIENTS_STAMP)
+web-deps: $(WEB_STAMP)
 
 install: $(STAMP)
 
@@ -30,7 +56,7 @@ demo: $(STAMP)
 	$(BIN)/mobilebert demo $(DEMO_ARGS)
 
 # Everything, slow end-to-end tests included (CI runs exactly this).
-test: $(STAMP) $(KOTLIN_STAMP)
+test: $(STAMP) tools
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 # Skip the tests marked slow, for quick iteration.
@@ -38,4 +64,4 @@ test-fast: $(STAMP)
 	$(BIN)/python -m pytest -m "not slow" $(PYTEST_ARGS)
 
 clean:
-	rm -rf $(VENV) runs .pytest_cache build *.egg-info
+	rm -rf $(VENV) $(CLIENTS_VENV) web_demo/node_modules runs .pytest_cache build *.egg-info

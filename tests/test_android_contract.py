@@ -256,6 +256,7 @@ def test_model_binaries_are_not_committed():
     assert "*.tflite" in (ROOT / "android_demo" / ".gitignore").read_text().split()
 
 
+@pytest.mark.needs_tool("kotlinc + JUnit")
 def test_kotlin_core_compiles_and_unit_tests_pass(assets, tmp_path):
     """The app's pure-Kotlin core (no android.*) compiled with kotlinc and its JUnit tests run on the
     host JVM; the Kotlin ManifestParser then reads the manifest the exporter just wrote."""

@@ -203,7 +203,12 @@ def test_app_tokenization_matches_training_tokenizer(tokenizer, app_tokenizer):
     assert _phone_ids(app_tokenizer, "café au lait") == _phone_ids(app_tokenizer, "cafe au lait")
 
 
-def test_kotlin_core_matches_python_replay(exported, app_tokenizer, tmp_path):
+ACCENTED_TEXTS = ["Amélie is a charming café of a film.", "A NAÏVE, CLICHÉD MESS", "Émile Zola's café, 24–10.",
+                  "Fryderyk Chopin was born in Żelazowa Wola", "ΣΟΦΊΑ and Über\u00a0tab\there", "東京 Pokémon"]
+
+
+@pytest.mark.needs_tool("kotlinc + JUnit")
+def test_kotlin_core_matches_python_replay(exported, tokenizer, app_tokenizer, tmp_path):
     """The Kotlin classes the app runs give the same ids, answers, logits and highlights as this replay."""
     kotlinc = kotlin_host.find_kotlinc()
     if kotlinc is None:
@@ -227,7 +232,8 @@ def test_kotlin_core_matches_python_replay(exported, app_tokenizer, tmp_path):
                "qa": [{"id": c[0], "context": c[1], "question": c[2], "seq_len": c[3],
                        "start_logits": [float(x) for x in c[4]], "end_logits": [float(x) for x in c[5]]}
                       for c in cases],
-               "classifier": [{"text": t, "seq_len": 32} for t in _sst2_sentences(20) + EDGE_TEXTS]}
+               "classifier": [{"text": t, "seq_len": 32} for t in _sst2_sentences(20) + EDGE_TEXTS],
+               "normalize": ACCENTED_TEXTS}
     (tmp_path / "cases.json").write_text(json.dumps(payload, ensure_ascii=False), encoding="utf-8")
     kotlin_host.run_replay_check(core, tmp_path / "cases.json", tmp_path / "out.json")
     got = json.loads((tmp_path / "out.json").read_text(encoding="utf-8"))
@@ -249,5 +255,11 @@ def test_kotlin_core_matches_python_replay(exported, app_tokenizer, tmp_path):
     for case, k in zip(payload["classifier"], got["classifier"]):
         want = replay.classifier_preprocess(app_tokenizer, case["text"], case["seq_len"])
         assert (k["ids"], k["mask"]) == (want["ids"], want["mask"]), case["text"]
-    print(f"\nKotlin core ({core.version}) == Python replay on {len(cases)} QA cases ({n_answers} answers) and "
-          f"{len(payload['classifier'])} classifier inputs")
+    # the app's TextNormalizer + tokenizer give the training ids on accented text
+    training = tokenizer.encode(ACCENTED_TEXTS)
+    for text, k, ids in zip(ACCENTED_TEXTS, got["normalized"], training):
+        assert k["text"] == replay.normalize_text(text)[0], text
+        assert k["ids"] == ids == _phone_ids(app_tokenizer, text), text
+    print(f"\nKotlin core ({core.version}) == Python replay on {len(cases)} QA cases ({n_answers} answers), "
+          f"{len(payload['classifier'])} classifier inputs; Kotlin phone ids == training ids on "
+          f"{len(ACCENTED_TEXTS)} accented texts")

@@ -13,6 +13,7 @@ import org.mobilebert.demo.core.LabelScore
 import org.mobilebert.demo.core.ModelEntry
 import org.mobilebert.demo.core.QaFeature
 import org.mobilebert.demo.core.Task
+import org.mobilebert.demo.core.TextNormalizer
 import org.mobilebert.demo.core.WordpieceTokenizer
 import org.tensorflow.lite.Interpreter
 import org.tensorflow.lite.gpu.CompatibilityList
@@ -67,6 +68,7 @@ class TaskLibraryQaEngine(
     threads: Int,
     private val tokenizer: WordpieceTokenizer,
 ) : QaEngine {
+    private val lowercase = entry.tokenizer.lowercase
     private val answerer: BertQuestionAnswerer = BertQuestionAnswerer.createFromFileAndOptions(
         context, entry.file,
         BertQuestionAnswerer.BertQuestionAnswererOptions.builder()
@@ -76,13 +78,16 @@ class TaskLibraryQaEngine(
     override val runtime = "BertQuestionAnswerer (Task Library)"
 
     override fun answer(context: String, question: String): QaOutput {
+        // normalized as training did (accents dropped, lower-cased): the Task Library does not
+        val norm = TextNormalizer.forModel(context, lowercase)
+        val q = TextNormalizer.forModel(question, lowercase).text
         val start = SystemClock.elapsedRealtimeNanos()
-        val answers = answerer.answer(context, question)
+        val answers = answerer.answer(norm.text, q)
         val ms = elapsedMs(start)
         return QaOutput(answers.map { a ->
-            val span = AnswerHighlighter.locateTokenSpan(tokenizer, context, question, BertQa.TASK_LIBRARY_MAX_SEQ_LEN,
-                a.pos.start, a.pos.end, a.text)
-            ShownAnswer(a.text, a.pos.logit, span)
+            val span = norm.originalSpan(AnswerHighlighter.locateTokenSpan(tokenizer, norm.text, q,
+                BertQa.TASK_LIBRARY_MAX_SEQ_LEN, a.pos.start, a.pos.end, a.text))
+            ShownAnswer(span?.let { context.substring(it.start, it.end) } ?: a.text, a.pos.logit, span)
         }, ms)
     }
 
@@ -152,11 +157,14 @@ class InterpreterQaEngine(
     }
 
     override fun answer(context: String, question: String): QaOutput {
+        val norm = TextNormalizer.forModel(context, entry.tokenizer.lowercase)
+        val q = TextNormalizer.forModel(question, entry.tokenizer.lowercase).text
         val start = SystemClock.elapsedRealtimeNanos()
-        val answers = BertQa.answer(tokenizer, context, question, entry.seqLen) { run(it) }
+        val answers = BertQa.answer(tokenizer, norm.text, q, entry.seqLen) { run(it) }
         val ms = elapsedMs(start)
         return QaOutput(answers.map { a ->
-            ShownAnswer(a.text, a.logit, AnswerHighlighter.spanOfWords(context, a.wordStart, a.wordEnd))
+            val span = norm.originalSpan(AnswerHighlighter.spanOfWords(norm.text, a.wordStart, a.wordEnd))
+            ShownAnswer(span?.let { context.substring(it.start, it.end) } ?: a.text, a.logit, span)
         }, ms)
     }
 
@@ -169,6 +177,7 @@ class InterpreterQaEngine(
 /** BertNLClassifier: tokenization, model and labels (from the model's metadata) in the Task Library. */
 class TaskLibraryClassifierEngine(context: Context, entry: ModelEntry, delegate: Delegate, threads: Int) :
     ClassifierEngine {
+    private val lowercase = entry.tokenizer.lowercase
     private val classifier: BertNLClassifier = BertNLClassifier.createFromFileAndOptions(
         context, entry.file,
         BertNLClassifier.BertNLClassifierOptions.builder().setBaseOptions(taskBaseOptions(delegate, threads)).build(),
@@ -177,8 +186,9 @@ class TaskLibraryClassifierEngine(context: Context, entry: ModelEntry, delegate:
     override val runtime = "BertNLClassifier (Task Library)"
 
     override fun classify(text: String): ClassifierOutput {
+        val normalized = TextNormalizer.forModel(text, lowercase).text  // as training: the Task Library keeps accents
         val start = SystemClock.elapsedRealtimeNanos()
-        val categories = classifier.classify(text)
+        val categories = classifier.classify(normalized)
         val ms = elapsedMs(start)
         return ClassifierOutput(categories.map { LabelScore(it.label, it.score) }.sortedByDescending { it.score }, ms)
     }

@@ -55,6 +55,17 @@ object ReplayCheck {
                 .append(", \"mask\": ").append(input.mask.joinToString(", ", "[", "]")).append("}")
         }
         out.append("]")
+        root.opt("normalize")?.let { texts ->
+            // the app's normalization then the Task Library's tokenizer: the ids the model sees on the phone
+            out.append(", \"normalized\": [")
+            texts.list().forEachIndexed { i, t ->
+                if (i > 0) out.append(", ")
+                val norm = TextNormalizer.normalize(t.string()).text
+                val ids = tokenizer.tokenize(norm).map { tokenizer.lookupId(it) ?: 0 }
+                out.append("{\"text\": ").append(quote(norm)).append(", \"ids\": ").append(ids.joinToString(", ", "[", "]")).append("}")
+            }
+            out.append("]")
+        }
         root.opt("manifest_file")?.let { path ->
             // what the app reads from a manifest the exporter wrote
             val manifest = ManifestParser.parse(File(path.string()).readText(), path.string())
