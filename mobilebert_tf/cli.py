@@ -24,10 +24,12 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "predict": ("mobilebert_tf.commands.predict", "classify text / answer questions with a fine-tuned model"),
     "pretrain": ("mobilebert_tf.commands.pretrain", "pre-train a model on MLM + NSP data with LAMB"),
     "distill": ("mobilebert_tf.commands.distill", "distill a student from a teacher (progressive/joint/auxiliary)"),
+    "web-demo": ("mobilebert_tf.commands.web_demo", "serve the browser demo (LiteRT.js) for exported models"),
 }
 
 # Errors that are the user's input, not our bug: print the message, no traceback.
-USER_ERRORS = ("ConfigError", "CheckpointError", "InputError", "DataError", "TokenizerError", "ExportError")
+USER_ERRORS = ("ConfigError", "CheckpointError", "InputError", "DataError", "TokenizerError", "ExportError",
+               "WebDemoError")
 
 
 def build_parser(load: str | None = None) -> argparse.ArgumentParser:

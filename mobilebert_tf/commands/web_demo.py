@@ -1,0 +1,100 @@
+"""``mobilebert web-demo --models DIR``: serve web_demo/ (the browser demo on LiteRT.js) on 127.0.0.1.
+
+``DIR`` holds exported .tflite files and their ``models.json`` (written by ``mobilebert export ...
+--web-assets DIR``, the Android demo's manifest format). The page is served from ``/``, the models from
+``/models/`` and LiteRT.js (with its wasm files) from ``/node_modules/`` (``make web-deps`` installs it;
+nothing is fetched from a CDN). Single-threaded wasm needs no cross-origin-isolation headers.
+
+Example:
+    mobilebert web-demo --models runs/web_models          # prints http://127.0.0.1:8000/
+"""
+from __future__ import annotations
+
+import functools
+import http.server
+import json
+import mimetypes
+from pathlib import Path
+
+HELP = "serve the browser demo (LiteRT.js) for a folder of exported models"
+WEB_DEMO = Path(__file__).resolve().parents[2] / "web_demo"
+MANIFEST = "models.json"
+mimetypes.add_type("application/wasm", ".wasm")
+mimetypes.add_type("text/javascript", ".js")
+
+
+class WebDemoError(ValueError):
+    """The models folder or the page's files are not usable; the message says what to do."""
+
+
+def configure(parser):
+    parser.add_argument("--models", required=True, metavar="DIR",
+                        help="folder with .tflite files and models.json (export --web-assets DIR)")
+    parser.add_argument("--port", type=int, default=8000, help="port on 127.0.0.1 (0: any free port; default 8000)")
+
+
+def check_models(models: Path) -> dict:
+    """The manifest of ``models`` after checking every listed file is there."""
+    if not models.is_dir():
+        raise WebDemoError(f"--models {models}: not a directory (export with --web-assets {models} first)")
+    manifest_file = models / MANIFEST
+    if not manifest_file.is_file():
+        raise WebDemoError(f"--models {models}: no {MANIFEST}; write it with `mobilebert export ... --web-assets "
+                           f"{models}`")
+    try:
+        manifest = json.loads(manifest_file.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise WebDemoError(f"{manifest_file}: not valid JSON ({e})") from None
+    entries = manifest.get("models") if isinstance(manifest, dict) else None
+    if not entries:
+        raise WebDemoError(f"{manifest_file}: lists no models")
+    missing = [m.get("file") for m in entries if not (models / str(m.get("file"))).is_file()]
+    if missing:
+        raise WebDemoError(f"{manifest_file}: lists {', '.join(map(str, missing))}, not found in {models}")
+    return manifest
+
+
+class Handler(http.server.SimpleHTTPRequestHandler):
+    """web_demo/ at /, the models folder at /models/, web_demo/node_modules at /node_modules/."""
+
+    def __init__(self, *args, models: Path, **kwargs):
+        self.models = models
+        super().__init__(*args, directory=str(WEB_DEMO), **kwargs)
+
+    def translate_path(self, path):
+        clean = path.split("?", 1)[0].split("#", 1)[0]
+        if clean.startswith("/models/"):
+            target = (self.models / clean[len("/models/"):]).resolve()
+            return str(target) if target.is_relative_to(self.models) else str(self.models / "__outside__")
+        return super().translate_path(path)
+
+    def end_headers(self):
+        self.send_header("Cache-Control", "no-store")
+        super().end_headers()
+
+    def log_message(self, format, *args):  # quiet: one line per request is noise in a demo
+        pass
+
+
+def make_server(models: str | Path, port: int = 8000) -> http.server.ThreadingHTTPServer:
+    """A server for the demo on 127.0.0.1:``port`` (not started). Raises WebDemoError on unusable input."""
+    models = Path(models).resolve()
+    check_models(models)
+    if not (WEB_DEMO / "node_modules" / "@litertjs" / "core" / "wasm").is_dir():
+        raise WebDemoError(f"{WEB_DEMO / 'node_modules'}: LiteRT.js is not installed; run `make web-deps` "
+                           f"(npm ci in web_demo/)")
+    try:
+        return http.server.ThreadingHTTPServer(("127.0.0.1", port), functools.partial(Handler, models=models))
+    except OSError as e:
+        raise WebDemoError(f"cannot listen on 127.0.0.1:{port} ({e.strerror}); pick another --port") from None
+
+
+def run(args) -> int:
+    server = make_server(args.models, args.port)
+    host, port = server.server_address[:2]
+    print(f"web demo: http://{host}:{port}/  (models from {Path(args.models).resolve()}; Ctrl-C stops)", flush=True)
+    try:
+        server.serve_forever()
+    finally:
+        server.server_close()
+    return 0
