@@ -40,6 +40,8 @@ def configure(parser):
     parser.add_argument("--no-metadata", action="store_true", help="no Task Library metadata / associated files")
     parser.add_argument("--android-assets", metavar="DIR", help="after a successful export, copy the .tflite into DIR "
                         "and update DIR/models.json (the Android demo's manifest, see android_demo/README.md)")
+    parser.add_argument("--web-assets", metavar="DIR", help="after a successful export, copy the .tflite into DIR and "
+                        "update DIR/models.json (same manifest) for the browser demo: mobilebert web-demo --models DIR")
 
 
 def load_for_export(args):
@@ -94,8 +96,12 @@ def run(args) -> int:
         from export import android_assets
 
         android_assets.check_manifest(args.android_assets, with_metadata=not args.no_metadata)
+    if args.web_assets:  # the browser demo reads the same manifest and the vocab/labels packed in the model
+        from export import android_assets
+
+        android_assets.check_manifest(args.web_assets, with_metadata=not args.no_metadata)
     model, task, vocab, labels, description = load_for_export(args)
-    if args.android_assets:
+    if args.android_assets or args.web_assets:
         android_assets.check_task(task)
     tokenizer = BertTokenizer(vocab)
     result = export_tflite(model, task, args.out, seq_len=args.seq_len, quantize=args.quantize, tokenizer=tokenizer,
@@ -115,4 +121,8 @@ def run(args) -> int:
         entry = android_assets.install(result, args.android_assets)
         print(f"android assets: {entry['file']} ({entry['task']}, seq {entry['seq_len']}) in "
               f"{android_assets.manifest_path(args.android_assets)}")
+    if args.web_assets:
+        entry = android_assets.install(result, args.web_assets)
+        print(f"web assets: {entry['file']} in {android_assets.manifest_path(args.web_assets)}; serve them with "
+              f"`mobilebert web-demo --models {args.web_assets}`")
     return 0
