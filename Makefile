@@ -19,7 +19,8 @@ $(STAMP): setup.py
 #   (tflite-support's native library).
 APT_PACKAGES := chromium junit4 libhamcrest-java libusb-1.0-0
 APT_STAMP := $(VENV)/.apt-tools
-$(APT_STAMP): $(STAMP)
+$(APT_STAMP):
+	@mkdir -p $(VENV)
 	@if dpkg -s $(APT_PACKAGES) >/dev/null 2>&1; then :; else \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(APT_PACKAGES); fi
 	touch $@
@@ -27,7 +28,8 @@ $(APT_STAMP): $(STAMP)
 # - JetBrains' Kotlin compiler >= 1.6 (Debian's is 1.3) from npm, pinned.
 KOTLIN_VERSION := 2.1.20
 KOTLIN_STAMP := $(VENV)/.kotlin-compiler-$(KOTLIN_VERSION)
-$(KOTLIN_STAMP): $(STAMP)
+$(KOTLIN_STAMP):
+	@mkdir -p $(VENV)
 	npm ls -g kotlin-compiler@$(KOTLIN_VERSION) >/dev/null 2>&1 || npm install -g --silent kotlin-compiler@$(KOTLIN_VERSION)
 	touch $@
 

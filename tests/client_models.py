@@ -144,16 +144,16 @@ def client_kernels(client: str, quantize: str) -> bool:
 
 
 class LiteRtModel:
-    """Our own pipeline's runtime: ai-edge-litert's Interpreter, tensors found by name. ``xnnpack=False``:
+    """Our own pipeline's runtime: ai-edge-litert's Interpreter (1 thread), tensors found by name. ``xnnpack=False``:
     the built-in kernels only (what the Task Library runs dynamic-range models with)."""
 
     def __init__(self, path, xnnpack: bool = True):
         if xnnpack:
-            self.interpreter = make_interpreter(read_tflite(path))
+            self.interpreter = make_interpreter(read_tflite(path), num_threads=1)  # as the page's wasm
         else:
             from ai_edge_litert.interpreter import Interpreter, OpResolverType
 
-            self.interpreter = Interpreter(model_content=read_tflite(path),
+            self.interpreter = Interpreter(model_content=read_tflite(path), num_threads=1,
                                            experimental_op_resolver_type=OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES)
             self.interpreter.allocate_tensors()
         self.inputs = {d["name"]: d["index"] for d in self.interpreter.get_input_details()}
@@ -178,9 +178,12 @@ def training_classifier_probs(path, tokenizer, texts, xnnpack: bool = True) -> t
     return np.stack(probs), packed["input_ids"].tolist()
 
 
-def replay_answers(path, app_tokenizer, cases, xnnpack: bool = True) -> list[list[replay.QaAnswer]]:
-    """The host replay (the app's normalization + Task Library's QA steps) on LiteRT."""
+def replay_answers(path, app_tokenizer, cases, xnnpack: bool = True,
+                   timings: list | None = None) -> list[list[replay.QaAnswer]]:
+    """The host replay (the app's normalization + Task Library's QA steps) on LiteRT; each inference's
+    ms is appended to ``timings`` when given."""
     model = LiteRtModel(path, xnnpack)
+    model.ms = timings if timings is not None else model.ms
 
     def run(ids, mask, segment_ids):
         out = model(ids=ids, mask=mask, segment_ids=segment_ids)

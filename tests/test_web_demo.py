@@ -112,7 +112,7 @@ def test_page_probabilities_match_python_litert(app_models, browser, tokenizer, 
         python_ms(ids=rows[i]["ids"], mask=[int(x != 0) for x in rows[i]["ids"]], segment_ids=[0] * len(rows[i]["ids"]))
     page_ms = float(np.median([row["ms"] for row in rows[1:]]))  # the first run includes warm-up
     print(f"\n{path.name}: page vs Python LiteRT max prob diff {diff:.2e} on {len(rows)} texts; per inference: "
-          f"browser (LiteRT.js wasm, 1 thread) {page_ms:.1f} ms, Python LiteRT {np.median(python_ms.ms):.1f} ms")
+          f"browser (LiteRT.js wasm, 1 thread) {page_ms:.1f} ms, Python LiteRT (1 thread) {np.median(python_ms.ms):.1f} ms")
     assert [r["labels"] for r in rows][0] == ["negative", "positive"]
     assert (page.argmax(-1) == ours.argmax(-1)).all()
     assert diff <= (DYNAMIC_TOL if quantize == "dynamic" else PROB_TOL), diff
@@ -123,15 +123,16 @@ def test_page_answers_equal_host_replay(app_models, browser, quantize):
     out, _ = browser
     path = app_models["qa"][quantize]
     cases = app_models["qa_cases"]
-    ours = replay_answers(path, replay.WordpieceTokenizer.from_file(VOCAB), cases)
+    python_ms = []
+    ours = replay_answers(path, replay.WordpieceTokenizer.from_file(VOCAB), cases, timings=python_ms)
     rows = out["qa"][path.name]
     for case, mine, page in zip(cases, ours, rows):
         assert [(a["start"], a["end"], a["text"]) for a in page["answers"]] == [(a.start, a.end, a.text) for a in mine]
         # the highlight: the original passage's characters (accents and all) behind the answer
         assert [a["shown"] for a in page["answers"]] == [case["context"][a.char_start:a.char_end] for a in mine]
     page_ms = float(np.median([row["ms"] for row in rows[1:]]))
-    print(f"\n{path.name}: page top-5 answers == host replay on {len(cases)} SQuAD passages; browser "
-          f"{page_ms:.1f} ms per inference (seq 384)")
+    print(f"\n{path.name}: page top-5 answers == host replay on {len(cases)} SQuAD passages; per inference "
+          f"(seq 384): browser (LiteRT.js wasm, 1 thread) {page_ms:.1f} ms, Python LiteRT (1 thread) {np.median(python_ms):.1f} ms")
 
 
 def test_screenshot_shows_the_answer(app_models, browser):
