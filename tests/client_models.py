@@ -28,10 +28,16 @@ from mobilebert_tf import MobileBertConfig, MobileBertForQuestionAnswering, Mobi
 from mobilebert_tf.data.glue import read_glue
 from mobilebert_tf.data.squad import convert_examples_to_features, features_to_arrays, read_squad
 from mobilebert_tf.tokenization import BertTokenizer
-from tests.conftest import GLUE, SHARED_DATA, SQUAD_SMALL, VOCAB
+from mobilebert_tf.paths import bert_vocab, default_data_dir
 from tests.fit_utils import fit_classifier
 
 ROOT = Path(__file__).resolve().parents[1]
+# the shared data as tests/conftest.py finds it (not imported from there: conftest builds the fixture
+# from this module)
+SHARED_DATA = default_data_dir().resolve()
+VOCAB = bert_vocab(SHARED_DATA)
+GLUE = SHARED_DATA / "glue"
+SQUAD_SMALL = SHARED_DATA / "squad" / "dev-v1.1-first2articles.json"
 sys.path.insert(0, str(ROOT / "android_demo" / "host_replay"))
 import task_library_replay as replay  # noqa: E402
 
