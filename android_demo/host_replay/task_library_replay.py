@@ -55,11 +55,16 @@ def normalize_text(text: str) -> tuple[str, list[int]]:
     """The training tokenizer's normalization (``tf_normalize`` with ``lowercase=True``), one character
     at a time: tab/LF/CR and Unicode separators (Z*) -> space; other control, format, private-use,
     unassigned characters (C*) and U+FFFD dropped; then NFD, combining marks (Mn) dropped, lower-case
-    (per character: a final Σ becomes σ, as in BERT). Returns the normalized text and, for each of its
-    characters, the index of the original character it came from (to map an answer back to the passage).
+    (per character: a final Σ becomes σ, as in BERT).
+
+    Args:
+        text: any text (a passage, a question, a sentence).
+    Returns:
+        (normalized text, source) where source[i] is the index in ``text`` of the character that
+        normalized character i came from (to map an answer back to the passage).
 
     Example:
-        >>> normalize_text("Café\tÉté")
+        >>> normalize_text("Café Été")
         ('cafe ete', [0, 1, 2, 3, 4, 5, 6, 7])
     """
     out: list[str] = []
@@ -79,7 +84,18 @@ def normalize_text(text: str) -> tuple[str, list[int]]:
 
 
 def original_span(source: list[int], start: int, end: int) -> tuple[int, int]:
-    """The original text's [start, end) behind the normalized text's [start, end) (``normalize_text``)."""
+    """The original text's [start, end) behind the normalized text's [start, end).
+
+    Args:
+        source: the second value of ``normalize_text``; start, end: a non-empty span of the normalized text.
+    Returns:
+        (start, end) in the original text.
+
+    Example:
+        >>> text = "Café au lait"; norm, source = normalize_text(text)
+        >>> text[slice(*original_span(source, 0, 4))]
+        'Café'
+    """
     return source[start], source[end - 1] + 1
 
 

@@ -34,7 +34,17 @@ def configure(parser):
 
 
 def check_models(models: Path) -> dict:
-    """The manifest of ``models`` after checking every listed file is there."""
+    """Check a models folder for the demo.
+
+    Args:
+        models: folder with models.json and the .tflite files it lists.
+    Returns:
+        the parsed manifest. Raises WebDemoError naming the folder/file and the problem.
+
+    Example:
+        >>> check_models(Path("runs/web/models"))["models"][0]["file"]  # doctest: +SKIP
+        'sst2_int8-mixed.tflite'
+    """
     if not models.is_dir():
         raise WebDemoError(f"--models {models}: not a directory (export with --web-assets {models} first)")
     manifest_file = models / MANIFEST
@@ -77,7 +87,17 @@ class Handler(http.server.SimpleHTTPRequestHandler):
 
 
 def make_server(models: str | Path, port: int = 8000) -> http.server.ThreadingHTTPServer:
-    """A server for the demo on 127.0.0.1:``port`` (not started). Raises WebDemoError on unusable input."""
+    """A server for the demo on 127.0.0.1 (not started yet).
+
+    Args:
+        models: the models folder (``check_models``); port: 0 picks a free port.
+    Returns:
+        a ThreadingHTTPServer; ``server.server_address`` has the port. Raises WebDemoError on unusable input.
+
+    Example:
+        >>> server = make_server("runs/web/models", port=0)  # doctest: +SKIP
+        >>> threading.Thread(target=server.serve_forever, daemon=True).start()  # doctest: +SKIP
+    """
     models = Path(models).resolve()
     check_models(models)
     if not (WEB_DEMO / "node_modules" / "@litertjs" / "core" / "wasm").is_dir():
