@@ -20,7 +20,9 @@ def configure(parser):
     parser.add_argument("--override", action="append", metavar="KEY=VALUE",
                         help="config field for --preset, repeatable (e.g. num_hidden_layers=12)")
     parser.add_argument("--task", choices=TASKS, help="default: the model directory's task (qa for --preset)")
-    parser.add_argument("--seq-len", type=int, help="default: 128 for classifier/encoder, 384 for qa")
+    parser.add_argument("--seq-len", type=_seq_len, help="tokens, or 'dynamic' (classifier/encoder: inputs [1, -1] run "
+                        "at each text's length, up to the position table); default: 128 for classifier/encoder, "
+                        "384 for qa")
     parser.add_argument("--quantize", choices=QUANTIZE_MODES, default="none")
     parser.add_argument("--per-channel", action="store_true",
                         help="dynamic/int8/qat: per-channel weight scales (default per tensor; per channel adds "
@@ -40,6 +42,17 @@ def configure(parser):
     parser.add_argument("--no-metadata", action="store_true", help="no Task Library metadata / associated files")
     parser.add_argument("--android-assets", metavar="DIR", help="after a successful export, copy the .tflite into DIR "
                         "and update DIR/models.json (the Android demo's manifest, see android_demo/README.md)")
+
+
+def _seq_len(text):
+    import argparse
+
+    from export.exporter import parse_seq_len
+
+    try:
+        return parse_seq_len(text)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
 
 
 def load_for_export(args):
@@ -87,11 +100,17 @@ def load_for_export(args):
 
 
 def run(args) -> int:
+    from export import ExportError
     from export.exporter import export_tflite
     from mobilebert_tf.tokenization import BertTokenizer
 
     if args.android_assets:  # fail before the export when the manifest cannot be updated
         from export import android_assets
+        from export.exporter import DYNAMIC
+
+        if args.seq_len == DYNAMIC:
+            raise ExportError("--android-assets takes fixed-length models for now (the app's manifest records one "
+                              "seq_len); export with --seq-len N")
 
         android_assets.check_manifest(args.android_assets, with_metadata=not args.no_metadata)
     model, task, vocab, labels, description = load_for_export(args)
@@ -105,7 +124,8 @@ def run(args) -> int:
                            allow_accuracy_drop=args.allow_accuracy_drop, with_metadata=not args.no_metadata,
                            description=description, per_channel=args.per_channel)
     r = result.report
-    print(f"wrote {result.path} ({result.size_bytes / 1e6:.1f} MB, {task}, seq {result.seq_len}, {args.quantize})")
+    length = f"dynamic <= {r['max_seq_len']}" if r["seq_len"] == "dynamic" else result.seq_len
+    print(f"wrote {result.path} ({result.size_bytes / 1e6:.1f} MB, {task}, seq {length}, {args.quantize})")
     print(f"accuracy gate on {r['examples']} examples: agreement {r['agreement']:.2%} (threshold "
           f"{r['threshold']:.0%}), max abs diff {json.dumps(r['max_abs_diff'])}")
     if "metric" in r:
