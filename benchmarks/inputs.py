@@ -45,7 +45,7 @@ def real_inputs(model_path: str, n: int = 8, data_dir=None) -> list[dict[str, np
         packed = task_data.squad_inputs(tokenizer, Path(data_dir) / "squad" / "dev-v1.1-first2articles.json",
                                         n, sig["seq_len"])
     elif sig["dynamic"]:
-        max_len = sig["seq_len"] or 512  # an unrecorded maximum: BERT's usual position table
+        max_len = sig["seq_len"] or 511  # unrecorded (not one of ours): a 512-position table less the padding slot
         packed = task_data.sst2_inputs(tokenizer, data_dir, "dev", n, max_len + 1)
         packed.check_fits(max_len)
     else:

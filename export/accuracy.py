@@ -32,7 +32,7 @@ def _keras_own_length(model, task, inputs):
         for start in range(0, len(idx), KERAS_BATCH):
             sel = idx[start:start + KERAS_BATCH]
             batch = {k: getattr(inputs, k)[sel, :n] for k in ("input_ids", "input_mask", "segment_ids")}
-            o = keras_outputs(model, task, batch)
+            o = keras_outputs(model, task, batch, dynamic=True)
             for j, i in enumerate(sel):
                 outs[i] = {k: v[j:j + 1] for k, v in o.items()}
     return _stack(outs)

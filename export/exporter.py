@@ -70,15 +70,24 @@ def parse_seq_len(text: str) -> int | str:
 
 class ServingModule(tf.Module):
     """The exported signature: three int32 [1, seq] inputs (seq None: dynamic), the task's named float32
-    outputs."""
+    outputs.
+
+    A dynamic module appends one padding token (id 0, mask 0, segment 0) inside the graph: the last real
+    token ([SEP]) then sees the [PAD] embedding as its trigram's next token, as in every padded input the
+    model was fine-tuned on, instead of the zeros the shift brings in at the sequence end. That is what
+    makes an unpadded run the fixed export's function (exactly, with the additive mask), for one extra
+    position; it costs the position table one slot (``dynamic_max_len``)."""
 
     def __init__(self, model, task: str, seq_len: int | None, position_lookup: bool = False):
         super().__init__()
         self.model, self.task, self.position_lookup = model, task, position_lookup
+        self.dynamic = seq_len is None
         spec = [tf.TensorSpec([1, seq_len], tf.int32, name=n) for n in INPUT_NAMES]
         self.serve = tf.function(self._serve, input_signature=spec)
 
     def _serve(self, ids, mask, segment_ids):
+        if self.dynamic:
+            ids, mask, segment_ids = (tf.pad(t, [[0, 0], [0, 1]]) for t in (ids, mask, segment_ids))
         inputs = {"input_ids": ids, "input_mask": mask, "segment_ids": segment_ids}
         if self.position_lookup:
             # positions that depend on an input are not constant-folded into a float [seq, H] slice: the
@@ -89,12 +98,23 @@ class ServingModule(tf.Module):
             return {"end_logits": out["end_logits"], "start_logits": out["start_logits"]}
         if self.task == "classifier":
             return {"probability": tf.nn.softmax(out["logits"], axis=-1)}
-        return {"sequence_output": out["sequence_output"], "pooled_output": out["pooled_output"]}
+        sequence = out["sequence_output"][:, :-1] if self.dynamic else out["sequence_output"]
+        return {"sequence_output": sequence, "pooled_output": out["pooled_output"]}
 
 
-def keras_outputs(model, task: str, batch: dict) -> dict[str, np.ndarray]:
-    """The float reference for the gate: the same outputs as the serving signature, batched."""
+def dynamic_max_len(config) -> int:
+    """The longest input a dynamic export takes: the position table less the appended padding slot."""
+    return config.max_position_embeddings - 1
+
+
+def keras_outputs(model, task: str, batch: dict, dynamic: bool = False) -> dict[str, np.ndarray]:
+    """The float reference for the gate: the same outputs as the serving signature, batched (``dynamic``:
+    ``batch`` unpadded, and the one padding token a dynamic ServingModule appends is appended here too)."""
+    if dynamic:
+        batch = {k: np.pad(np.asarray(v), [(0, 0), (0, 1)]) for k, v in batch.items()}
     out = model(batch)
+    if dynamic and task == "encoder":
+        return {"sequence_output": out["sequence_output"].numpy()[:, :-1], "pooled_output": out["pooled_output"].numpy()}
     if task == "qa":
         return {"end_logits": out["end_logits"].numpy(), "start_logits": out["start_logits"].numpy()}
     if task == "classifier":
@@ -313,8 +333,8 @@ def export_tflite(model, task: str, out: str | os.PathLike, *, seq_len: int | No
 
     if task not in TASKS:
         raise ExportError(f"unknown task {task!r}; choose one of {', '.join(TASKS)}")
-    max_len = model.config.max_position_embeddings
     dynamic = seq_len == DYNAMIC
+    max_len = dynamic_max_len(model.config) if dynamic else model.config.max_position_embeddings
     if dynamic and task not in DYNAMIC_TASKS:
         raise ExportError(f"--seq-len dynamic is for {' and '.join(DYNAMIC_TASKS)} exports; a {task} export has a "
                           f"fixed length: TF Lite Task Library's BertQuestionAnswerer (tflite-support 0.4.4) fills a fixed "
@@ -342,6 +362,9 @@ def export_tflite(model, task: str, out: str | os.PathLike, *, seq_len: int | No
 
     # dynamic: examples are packed at max_len + 1 so that one too long shows (check_fits), run unpadded
     pack_len = max_len + 1 if dynamic else seq_len
+    gate = task_data.gate_inputs(task, tokenizer, data_dir, gate_examples, pack_len, gate_file)
+    if dynamic:  # before the (slow) conversion
+        gate.check_fits(max_len)
     module = ServingModule(model, task, None if dynamic else seq_len, position_lookup=quantize == "dynamic")
     representative = None
     if quantize in CALIBRATED_MODES:
@@ -366,9 +389,6 @@ def export_tflite(model, task: str, out: str | os.PathLike, *, seq_len: int | No
         data = md.attach(data, model_info(task, quantize, inputs, outputs, length, labels, description), files)
     check_tflite_bytes(data, "exported model")
 
-    gate = task_data.gate_inputs(task, tokenizer, data_dir, gate_examples, pack_len, gate_file)
-    if dynamic:
-        gate.check_fits(max_len)
     report = accuracy.compare(model, data, task, gate, progress=progress, dynamic=dynamic)
     if dynamic:
         report["padded_reference"] = accuracy.padded_reference(model, task, gate, DEFAULT_SEQ_LEN[task])
