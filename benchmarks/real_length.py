@@ -111,7 +111,8 @@ def length_feeds(data_dir, length: int, k: int = 4) -> list[dict[str, np.ndarray
     feeds = []
     for i in range(k):
         p = tokenizer.pack_single(stream[i * body:(i + 1) * body], length)
-        feeds.append({"ids": p["input_ids"][None], "mask": p["input_mask"][None], "segment_ids": p["segment_ids"][None]})
+        feeds.append({"ids": p["input_ids"][None], "mask": p["input_mask"][None],
+                      "segment_ids": p["segment_ids"][None]})
     return feeds
 
 
@@ -126,7 +127,8 @@ def flattening(curve: dict[int, float]) -> dict:
     lengths = sorted(curve)
     short = curve[lengths[0]]
     flat_to = max(L for L in lengths if curve[L] <= FLAT * short)
-    return {"shortest": lengths[0], "flat_to": flat_to, "ratio_short_to_128": short / curve[128] if 128 in curve else None}
+    return {"shortest": lengths[0], "flat_to": flat_to,
+            "ratio_short_to_128": short / curve[128] if 128 in curve else None}
 
 
 def measure(configs: list[dict], rounds: int, threads: int, warmup: int, max_foreign: float, log=print) -> None:
@@ -218,8 +220,8 @@ def summarize_results(configs, lengths_of_feeds, machine, args, presets, modes) 
     return {"machine": machine, "threads": args.threads, "rounds": args.rounds, "quick": args.quick,
             "fixed_seq_len": FIXED, "presets": list(presets), "modes": list(modes),
             "sst2_dev": {"examples": int(lengths.size), "tokens_mean": float(lengths.mean()),
-                         "tokens_p50": float(np.percentile(lengths, 50)), "tokens_p90": float(np.percentile(lengths, 90)),
-                         "tokens_max": int(lengths.max())},
+                         "tokens_p50": float(np.percentile(lengths, 50)),
+                         "tokens_p90": float(np.percentile(lengths, 90)), "tokens_max": int(lengths.max())},
             "target": f"mean real-length latency <= {TARGET_RATIO}x the fixed-{FIXED} export",
             "real_length": list(real.values()), "latency_vs_length": list(curves.values())}
 
@@ -237,8 +239,8 @@ def markdown(result: dict) -> str:
              f"max {d['tokens_max']}). Fixed: padded to {FIXED}. Dynamic: resized to each sentence's length "
              f"(the resize is in the timing). Random weights with non-zero biases and norms.", "",
              f"## Real-length latency (target: {result['target']})", "",
-             "| model | precision | fixed mean ms | fixed p50 | fixed p90 | dynamic mean ms | dynamic p50 | dynamic p90 "
-             "| dynamic / fixed (mean) | target | other jobs, cores (max) |",
+             "| model | precision | fixed mean ms | fixed p50 | fixed p90 | dynamic mean ms | dynamic p50 "
+             "| dynamic p90 | dynamic / fixed (mean) | target | other jobs, cores (max) |",
              "|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in result["real_length"]:
         f, dy = r.get("fixed"), r.get("dynamic")
@@ -262,8 +264,8 @@ def markdown(result: dict) -> str:
         lines += ["", f"*Flat up to*: the longest length whose p50 is within {FLAT}x the {lengths[0]}-token p50. "
                   "Below it the time no longer follows the token count: every weight is read once per inference "
                   "whatever the length, and at a few tokens per weight the matrix products are bound by reading "
-                  "the weights (the last column: the dense weights' bytes, int8 or float32, over the p50 at the shortest "
-                  "length; the word table is only gathered from), plus the fixed cost of "
+                  "the weights (the last column: the dense weights' bytes, int8 or float32, over the p50 at the "
+                  "shortest length; the word table is only gathered from), plus the fixed cost of "
                   "the ~100s of small ops each layer runs. Above it the work grows with the tokens (and the "
                   "attention with their square)."]
     return "\n".join(lines) + "\n"

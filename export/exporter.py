@@ -3,9 +3,9 @@
 Inputs int32 [1, seq] named ``ids``, ``mask``, ``segment_ids``; outputs float32 ``end_logits`` /
 ``start_logits`` [1, seq] (qa), ``probability`` [1, n_labels] (classifier), ``sequence_output`` /
 ``pooled_output`` (encoder). ``seq_len="dynamic"``: inputs [1, -1] (shape signature), resized to each
-text's token count at run time, at most the position table's length. Builtin ops only. Quantization: ``none`` | ``fp16`` | ``dynamic`` |
-``int8`` (full integer, calibrated on real task inputs) | ``int8-mixed`` (int8 except the attention
-score path, for CPUs) | ``qat``.
+text's token count at run time, at most the position table's length less one. Builtin ops only.
+Quantization: ``none`` | ``fp16`` | ``dynamic`` | ``int8`` (full integer, calibrated on real task inputs) |
+``int8-mixed`` (int8 except the attention score path, for CPUs) | ``qat``.
 """
 from __future__ import annotations
 
@@ -114,7 +114,8 @@ def keras_outputs(model, task: str, batch: dict, dynamic: bool = False) -> dict[
         batch = {k: np.pad(np.asarray(v), [(0, 0), (0, 1)]) for k, v in batch.items()}
     out = model(batch)
     if dynamic and task == "encoder":
-        return {"sequence_output": out["sequence_output"].numpy()[:, :-1], "pooled_output": out["pooled_output"].numpy()}
+        return {"sequence_output": out["sequence_output"].numpy()[:, :-1],
+                "pooled_output": out["pooled_output"].numpy()}
     if task == "qa":
         return {"end_logits": out["end_logits"].numpy(), "start_logits": out["start_logits"].numpy()}
     if task == "classifier":
@@ -337,8 +338,8 @@ def export_tflite(model, task: str, out: str | os.PathLike, *, seq_len: int | No
     max_len = dynamic_max_len(model.config) if dynamic else model.config.max_position_embeddings
     if dynamic and task not in DYNAMIC_TASKS:
         raise ExportError(f"--seq-len dynamic is for {' and '.join(DYNAMIC_TASKS)} exports; a {task} export has a "
-                          f"fixed length: TF Lite Task Library's BertQuestionAnswerer (tflite-support 0.4.4) fills a fixed "
-                          f"384-token window and fails on a [1, -1] input")
+                          f"fixed length: TF Lite Task Library's BertQuestionAnswerer (tflite-support 0.4.4) fills "
+                          f"a fixed 384-token window and fails on a [1, -1] input")
     seq_len = seq_len or DEFAULT_SEQ_LEN[task]
     if not dynamic and not 2 <= seq_len <= max_len:
         raise ExportError(f"--seq-len {seq_len} must be in [2, {max_len}] or 'dynamic'")

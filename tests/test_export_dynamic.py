@@ -109,6 +109,8 @@ def _float_level(model, data):
     padded = keras_outputs(model, "classifier", {k: getattr(data, k)[:, :FIXED] for k in keys})["probability"]
     own = np.concatenate([keras_outputs(model, "classifier", data.own_length(i), dynamic=True)["probability"]
                           for i in range(len(data))])
+    print(f"\nKeras ({model.config.attention_mask_mode} mask) padded to {FIXED} vs own length: max |dp| "
+          f"{np.abs(padded - own).max():.2e}")
     return float((padded.argmax(-1) == own.argmax(-1)).mean())
 
 
@@ -139,7 +141,8 @@ def test_dynamic_float_contract_and_agreement(additive_model, tokenizer, dev, ex
 
     own, padded = _run_own_length(dyn.path, dev), _run_fixed(fixed.path, dev)
     diff = float(np.abs(own - padded).max())
-    print(f"\nfloat: dynamic (own length) vs fixed-{FIXED} (padded) on {N_DEV} SST-2 dev sentences: max |dp| {diff:.2e}")
+    print(f"\nfloat: dynamic (own length) vs fixed-{FIXED} (padded) on {N_DEV} SST-2 dev sentences: "
+          f"max |dp| {diff:.2e}")
     assert diff <= 1e-4
     assert (own.argmax(-1) == padded.argmax(-1)).all()
     assert padded.max() > 0.9  # a fitted model: confident outputs, so agreement means something
