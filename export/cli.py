@@ -21,7 +21,7 @@ def configure(parser):
                         help="config field for --preset, repeatable (e.g. num_hidden_layers=12)")
     parser.add_argument("--task", choices=TASKS, help="default: the model directory's task (qa for --preset)")
     parser.add_argument("--seq-len", type=_seq_len, help="tokens, or 'dynamic' (classifier/encoder: inputs [1, -1] run "
-                        "at each text's length, up to the position table); default: 128 for classifier/encoder, "
+                        "at each text's length, at most the position table less one); default: 128 for classifier/encoder, "
                         "384 for qa")
     parser.add_argument("--quantize", choices=QUANTIZE_MODES, default="none")
     parser.add_argument("--per-channel", action="store_true",
