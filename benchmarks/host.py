@@ -24,11 +24,12 @@ def summarize(latencies_ms) -> dict:
 
 
 def measure_tflite(model_path: str, inputs: list[dict[str, np.ndarray]], threads: int = 2, runs: int = 50,
-                   warmup: int = 5, timeout: float = 1800) -> dict:
-    """Latency of ``model_path`` on ``inputs`` (a list of {tensor name -> int32 [1, seq]}), cycled.
+                   warmup: int = 5, timeout: float = 1800, keep_latencies: bool = False) -> dict:
+    """Latency of ``model_path`` on ``inputs`` (a list of {tensor name -> int32 [1, seq]}; a dynamic-length
+    model takes each at its own length), cycled in order.
 
     Returns ``summarize(...)`` plus ``init_ms``, ``first_inference_ms``, ``peak_rss_mb``, ``size_mb``,
-    ``threads``, ``xnnpack``.
+    ``threads``, ``xnnpack``; with ``keep_latencies`` also ``latencies_ms`` (run i fed ``inputs[i % len]``).
     """
     if not os.path.isfile(model_path):
         raise FileNotFoundError(f"model not found: {model_path}")
@@ -42,6 +43,9 @@ def measure_tflite(model_path: str, inputs: list[dict[str, np.ndarray]], threads
     if proc.returncode != 0:
         raise RuntimeError(f"benchmark of {model_path} failed:\n{proc.stderr[-2000:]}")
     result = json.loads(proc.stdout.strip().splitlines()[-1])
-    result.update(summarize(result.pop("latencies_ms")))
+    latencies = result.pop("latencies_ms")
+    result.update(summarize(latencies))
+    if keep_latencies:
+        result["latencies_ms"] = latencies
     result["size_mb"] = os.path.getsize(model_path) / 1e6
     return result

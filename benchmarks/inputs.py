@@ -1,5 +1,7 @@
 """Real benchmark inputs for a .tflite: its own vocab (from the metadata) or the BERT vocab, its seq len
-from the input shape, SQuAD question/context pairs for QA models and SST-2 sentences otherwise."""
+from the input shape, SQuAD question/context pairs for QA models and SST-2 sentences otherwise. A
+dynamic-length model gets each sentence at its own length (a sentence longer than the model's maximum
+is an error, not cut)."""
 from __future__ import annotations
 
 import os
@@ -10,15 +12,14 @@ import numpy as np
 
 
 def model_signature(data: bytes) -> dict:
-    from export.tflite_io import make_interpreter
+    """``seq_len`` (the fixed length, or the maximum of a dynamic model), ``dynamic`` and ``task``."""
+    from export.tflite_io import make_interpreter, seq_spec
 
     interpreter = make_interpreter(data)
-    sig = interpreter.get_signature_runner("serving_default")
-    inputs = sig.get_input_details()
-    outputs = sig.get_output_details()
-    seq = int(inputs["ids"]["shape"][1])
+    outputs = interpreter.get_signature_runner("serving_default").get_output_details()
+    spec = seq_spec(data)
     task = "qa" if "start_logits" in outputs else ("classifier" if "probability" in outputs else "encoder")
-    return {"seq_len": seq, "task": task}
+    return {"seq_len": spec.max_len, "dynamic": spec.dynamic, "task": task}
 
 
 def real_inputs(model_path: str, n: int = 8, data_dir=None) -> list[dict[str, np.ndarray]]:
@@ -43,7 +44,11 @@ def real_inputs(model_path: str, n: int = 8, data_dir=None) -> list[dict[str, np
     if sig["task"] == "qa":
         packed = task_data.squad_inputs(tokenizer, Path(data_dir) / "squad" / "dev-v1.1-first2articles.json",
                                         n, sig["seq_len"])
+    elif sig["dynamic"]:
+        max_len = sig["seq_len"] or 511  # unrecorded (not one of ours): a 512-position table less the padding slot
+        packed = task_data.sst2_inputs(tokenizer, data_dir, "dev", n, max_len + 1)
+        packed.check_fits(max_len)
     else:
         packed = task_data.sst2_inputs(tokenizer, data_dir, "dev", n, sig["seq_len"])
-    return [{"ids": packed.input_ids[i:i + 1], "mask": packed.input_mask[i:i + 1],
-             "segment_ids": packed.segment_ids[i:i + 1]} for i in range(min(n, len(packed)))]
+    rows = [packed.own_length(i) if sig["dynamic"] else packed.batch(i) for i in range(min(n, len(packed)))]
+    return [{"ids": r["input_ids"], "mask": r["input_mask"], "segment_ids": r["segment_ids"]} for r in rows]

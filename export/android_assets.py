@@ -175,6 +175,9 @@ def describe_model(data: bytes, file: str, quantization: str) -> dict:
 
     check_tflite_bytes(data, file)
     interpreter = make_interpreter(data)
+    if any(-1 in list(d["shape_signature"]) for d in interpreter.get_input_details()):
+        raise ExportError(f"{file}: a dynamic-length model (--seq-len dynamic); the app's manifest takes fixed-length "
+                          f"models for now")
     inputs = _tensor_specs(interpreter.get_input_details())
     outputs = _tensor_specs(interpreter.get_output_details())
     out_names = sorted(o["name"] for o in outputs)

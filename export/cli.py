@@ -20,7 +20,9 @@ def configure(parser):
     parser.add_argument("--override", action="append", metavar="KEY=VALUE",
                         help="config field for --preset, repeatable (e.g. num_hidden_layers=12)")
     parser.add_argument("--task", choices=TASKS, help="default: the model directory's task (qa for --preset)")
-    parser.add_argument("--seq-len", type=int, help="default: 128 for classifier/encoder, 384 for qa")
+    parser.add_argument("--seq-len", type=_seq_len, help="tokens, or 'dynamic' (classifier/encoder: inputs [1, -1] run "
+                        "at each text's length, at most the position table less one); default: 128 for classifier/encoder, "
+                        "384 for qa")
     parser.add_argument("--quantize", choices=QUANTIZE_MODES, default="none")
     parser.add_argument("--per-channel", action="store_true",
                         help="dynamic/int8/qat: per-channel weight scales (default per tensor; per channel adds "
@@ -42,6 +44,17 @@ def configure(parser):
                         "and update DIR/models.json (the Android demo's manifest, see android_demo/README.md)")
     parser.add_argument("--web-assets", metavar="DIR", help="after a successful export, copy the .tflite into DIR and "
                         "update DIR/models.json (same manifest) for the browser demo: mobilebert web-demo --models DIR")
+
+
+def _seq_len(text):
+    import argparse
+
+    from export.exporter import parse_seq_len
+
+    try:
+        return parse_seq_len(text)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
 
 
 def load_for_export(args):
@@ -89,17 +102,20 @@ def load_for_export(args):
 
 
 def run(args) -> int:
+    from export import ExportError
     from export.exporter import export_tflite
     from mobilebert_tf.tokenization import BertTokenizer
 
-    if args.android_assets:  # fail before the export when the manifest cannot be updated
+    if args.android_assets or args.web_assets:  # fail before the export when a manifest cannot be updated
         from export import android_assets
+        from export.exporter import DYNAMIC
 
-        android_assets.check_manifest(args.android_assets, with_metadata=not args.no_metadata)
-    if args.web_assets:  # the browser demo reads the same manifest and the vocab/labels packed in the model
-        from export import android_assets
-
-        android_assets.check_manifest(args.web_assets, with_metadata=not args.no_metadata)
+        if args.seq_len == DYNAMIC:
+            raise ExportError("--android-assets/--web-assets take fixed-length models for now (the manifest records "
+                              "one seq_len); export with --seq-len N")
+        for assets in (args.android_assets, args.web_assets):
+            if assets:  # the browser demo reads the same manifest and the vocab/labels packed in the model
+                android_assets.check_manifest(assets, with_metadata=not args.no_metadata)
     model, task, vocab, labels, description = load_for_export(args)
     if args.android_assets or args.web_assets:
         android_assets.check_task(task)
@@ -111,7 +127,8 @@ def run(args) -> int:
                            allow_accuracy_drop=args.allow_accuracy_drop, with_metadata=not args.no_metadata,
                            description=description, per_channel=args.per_channel)
     r = result.report
-    print(f"wrote {result.path} ({result.size_bytes / 1e6:.1f} MB, {task}, seq {result.seq_len}, {args.quantize})")
+    length = f"dynamic <= {r['max_seq_len']}" if r["seq_len"] == "dynamic" else result.seq_len
+    print(f"wrote {result.path} ({result.size_bytes / 1e6:.1f} MB, {task}, seq {length}, {args.quantize})")
     print(f"accuracy gate on {r['examples']} examples: agreement {r['agreement']:.2%} (threshold "
           f"{r['threshold']:.0%}), max abs diff {json.dumps(r['max_abs_diff'])}")
     if "metric" in r:

@@ -2,9 +2,10 @@
 
 Inputs int32 [1, seq] named ``ids``, ``mask``, ``segment_ids``; outputs float32 ``end_logits`` /
 ``start_logits`` [1, seq] (qa), ``probability`` [1, n_labels] (classifier), ``sequence_output`` /
-``pooled_output`` (encoder). Builtin ops only. Quantization: ``none`` | ``fp16`` | ``dynamic`` |
-``int8`` (full integer, calibrated on real task inputs) | ``int8-mixed`` (int8 except the attention
-score path, for CPUs) | ``qat``.
+``pooled_output`` (encoder). ``seq_len="dynamic"``: inputs [1, -1] (shape signature), resized to each
+text's token count at run time, at most the position table's length less one. Builtin ops only.
+Quantization: ``none`` | ``fp16`` | ``dynamic`` | ``int8`` (full integer, calibrated on real task inputs) |
+``int8-mixed`` (int8 except the attention score path, for CPUs) | ``qat``.
 """
 from __future__ import annotations
 
@@ -19,13 +20,16 @@ import tensorflow as tf
 
 from export import ExportError
 from export import metadata as md
-from export.tflite_io import check_tflite_bytes, make_interpreter, non_builtin_ops, op_names
+from export.tflite_io import (SeqSpec, check_tflite_bytes, make_interpreter, non_builtin_ops, op_names,
+                              with_max_seq_len)
 
 TASKS = ("encoder", "classifier", "qa")
 QUANTIZE_MODES = ("none", "fp16", "dynamic", "int8", "int8-mixed", "qat")
 CALIBRATED_MODES = ("int8", "int8-mixed", "qat")  # need a representative dataset
 INT8_WEIGHT_MODES = ("dynamic",) + CALIBRATED_MODES  # --per-channel applies to these
 DEFAULT_SEQ_LEN = {"classifier": 128, "qa": 384, "encoder": 128}
+DYNAMIC = "dynamic"  # --seq-len dynamic: inputs [1, -1], run at each text's own length
+DYNAMIC_TASKS = ("classifier", "encoder")
 INPUT_NAMES = ("ids", "mask", "segment_ids")
 OUTPUT_NAMES = {"qa": ("end_logits", "start_logits"), "classifier": ("probability",),
                 "encoder": ("sequence_output", "pooled_output")}
@@ -39,23 +43,51 @@ class ExportedModel:
     path: str
     task: str
     quantize: str
-    seq_len: int
+    seq_len: int | str  # tokens, or DYNAMIC
     size_bytes: int
     ops: list[str]
     labels: list[str] | None = None
     report: dict = field(default_factory=dict)
 
 
-class ServingModule(tf.Module):
-    """The exported signature: three int32 [1, seq] inputs, the task's named float32 outputs."""
+def parse_seq_len(text: str) -> int | str:
+    """``--seq-len`` value: a positive token count or ``dynamic``.
 
-    def __init__(self, model, task: str, seq_len: int, position_lookup: bool = False):
+    Args:
+      text: the flag's text.
+    Returns:
+      The int, or ``DYNAMIC``.
+    Example:
+      ``parse_seq_len("128") == 128``; ``parse_seq_len("dynamic") == DYNAMIC``
+    """
+    if text.strip().lower() == DYNAMIC:
+        return DYNAMIC
+    try:
+        return int(text)
+    except ValueError:
+        raise ValueError(f"--seq-len must be a number of tokens or 'dynamic', got {text!r}") from None
+
+
+class ServingModule(tf.Module):
+    """The exported signature: three int32 [1, seq] inputs (seq None: dynamic), the task's named float32
+    outputs.
+
+    A dynamic module appends one padding token (id 0, mask 0, segment 0) inside the graph: the last real
+    token ([SEP]) then sees the [PAD] embedding as its trigram's next token, as in every padded input the
+    model was fine-tuned on, instead of the zeros the shift brings in at the sequence end. That is what
+    makes an unpadded run the fixed export's function (exactly, with the additive mask), for one extra
+    position; it costs the position table one slot (``dynamic_max_len``)."""
+
+    def __init__(self, model, task: str, seq_len: int | None, position_lookup: bool = False):
         super().__init__()
         self.model, self.task, self.position_lookup = model, task, position_lookup
+        self.dynamic = seq_len is None
         spec = [tf.TensorSpec([1, seq_len], tf.int32, name=n) for n in INPUT_NAMES]
         self.serve = tf.function(self._serve, input_signature=spec)
 
     def _serve(self, ids, mask, segment_ids):
+        if self.dynamic:
+            ids, mask, segment_ids = (tf.pad(t, [[0, 0], [0, 1]]) for t in (ids, mask, segment_ids))
         inputs = {"input_ids": ids, "input_mask": mask, "segment_ids": segment_ids}
         if self.position_lookup:
             # positions that depend on an input are not constant-folded into a float [seq, H] slice: the
@@ -66,12 +98,24 @@ class ServingModule(tf.Module):
             return {"end_logits": out["end_logits"], "start_logits": out["start_logits"]}
         if self.task == "classifier":
             return {"probability": tf.nn.softmax(out["logits"], axis=-1)}
-        return {"sequence_output": out["sequence_output"], "pooled_output": out["pooled_output"]}
+        sequence = out["sequence_output"][:, :-1] if self.dynamic else out["sequence_output"]
+        return {"sequence_output": sequence, "pooled_output": out["pooled_output"]}
 
 
-def keras_outputs(model, task: str, batch: dict) -> dict[str, np.ndarray]:
-    """The float reference for the gate: the same outputs as the serving signature, batched."""
+def dynamic_max_len(config) -> int:
+    """The longest input a dynamic export takes: the position table less the appended padding slot."""
+    return config.max_position_embeddings - 1
+
+
+def keras_outputs(model, task: str, batch: dict, dynamic: bool = False) -> dict[str, np.ndarray]:
+    """The float reference for the gate: the same outputs as the serving signature, batched (``dynamic``:
+    ``batch`` unpadded, and the one padding token a dynamic ServingModule appends is appended here too)."""
+    if dynamic:
+        batch = {k: np.pad(np.asarray(v), [(0, 0), (0, 1)]) for k, v in batch.items()}
     out = model(batch)
+    if dynamic and task == "encoder":
+        return {"sequence_output": out["sequence_output"].numpy()[:, :-1],
+                "pooled_output": out["pooled_output"].numpy()}
     if task == "qa":
         return {"end_logits": out["end_logits"].numpy(), "start_logits": out["start_logits"].numpy()}
     if task == "classifier":
@@ -227,7 +271,7 @@ def rename_io(data: bytes) -> tuple[bytes, list[str], list[str]]:
     return bytes(flatbuffer_utils.convert_object_to_bytearray(model)), inputs, outputs
 
 
-def model_info(task: str, quantize: str, inputs: list[str], outputs: list[str], seq_len: int,
+def model_info(task: str, quantize: str, inputs: list[str], outputs: list[str], seq_len: int | str,
                labels: list[str] | None, description: str) -> md.ModelInfo:
     descriptions = {"ids": "WordPiece ids of [CLS] query/text [SEP] (context [SEP]), padded with 0",
                     "mask": "1 for real tokens, 0 for padding", "segment_ids": "0 for the first segment, 1 for the second",
@@ -245,7 +289,21 @@ def model_info(task: str, quantize: str, inputs: list[str], outputs: list[str], 
                         tokenizer_vocab="vocab.txt")
 
 
-def run_tflite(interpreter, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+def run_tflite(interpreter, inputs: dict[str, np.ndarray], spec: SeqSpec | None = None) -> dict[str, np.ndarray]:
+    """One inference through the serving signature (it resizes dynamic inputs to the given [1, n]).
+
+    Args:
+      interpreter: a LiteRT interpreter (``make_interpreter``).
+      inputs: ``ids``, ``mask``, ``segment_ids`` int32 [1, n].
+      spec: the model's ``seq_spec``; when given, an input that does not fit raises ExportError instead
+        of a runtime failure deep in the interpreter.
+    Returns:
+      output name -> array.
+    Example:
+      ``run_tflite(make_interpreter(data), feed, seq_spec(data))["probability"]``
+    """
+    if spec is not None:
+        spec.check(int(np.shape(inputs["ids"])[-1]))
     runner = interpreter.get_signature_runner("serving_default")
     return {k: np.asarray(v) for k, v in runner(**inputs).items()}
 
@@ -276,9 +334,15 @@ def export_tflite(model, task: str, out: str | os.PathLike, *, seq_len: int | No
 
     if task not in TASKS:
         raise ExportError(f"unknown task {task!r}; choose one of {', '.join(TASKS)}")
+    dynamic = seq_len == DYNAMIC
+    max_len = dynamic_max_len(model.config) if dynamic else model.config.max_position_embeddings
+    if dynamic and task not in DYNAMIC_TASKS:
+        raise ExportError(f"--seq-len dynamic is for {' and '.join(DYNAMIC_TASKS)} exports; a {task} export has a "
+                          f"fixed length: TF Lite Task Library's BertQuestionAnswerer (tflite-support 0.4.4) fills "
+                          f"a fixed 384-token window and fails on a [1, -1] input")
     seq_len = seq_len or DEFAULT_SEQ_LEN[task]
-    if not 2 <= seq_len <= model.config.max_position_embeddings:
-        raise ExportError(f"--seq-len {seq_len} must be in [2, {model.config.max_position_embeddings}]")
+    if not dynamic and not 2 <= seq_len <= max_len:
+        raise ExportError(f"--seq-len {seq_len} must be in [2, {max_len}] or 'dynamic'")
     if quantize == "qat" and not getattr(model, "qat", False):
         raise ExportError("--quantize qat needs a model trained with quantization-aware training "
                           "(`mobilebert finetune --qat`, or mobilebert_tf.qat.apply_qat); this one has no "
@@ -297,31 +361,41 @@ def export_tflite(model, task: str, out: str | os.PathLike, *, seq_len: int | No
         if len(labels) != n_labels:
             raise ExportError(f"{len(labels)} label names for a model with {n_labels} outputs")
 
-    module = ServingModule(model, task, seq_len, position_lookup=quantize == "dynamic")
+    # dynamic: examples are packed at max_len + 1 so that one too long shows (check_fits), run unpadded
+    pack_len = max_len + 1 if dynamic else seq_len
+    gate = task_data.gate_inputs(task, tokenizer, data_dir, gate_examples, pack_len, gate_file)
+    if dynamic:  # before the (slow) conversion
+        gate.check_fits(max_len)
+    module = ServingModule(model, task, None if dynamic else seq_len, position_lookup=quantize == "dynamic")
     representative = None
     if quantize in CALIBRATED_MODES:
-        calib = task_data.calibration_inputs(task, tokenizer, data_dir, calibration_examples, seq_len,
-                                             calibration_file)
+        # calibration (ranges only) may cut a long text at max_len; the gate may not
+        calib = task_data.calibration_inputs(task, tokenizer, data_dir, calibration_examples,
+                                             max_len if dynamic else seq_len, calibration_file)
 
         def representative():
-            for i in range(len(calib)):
-                b = calib.batch(i)
+            for i in range(len(calib)):  # dynamic: calibrated at the real lengths the model will see
+                b = calib.own_length(i) if dynamic else calib.batch(i)
                 yield {"ids": b["input_ids"], "mask": b["input_mask"], "segment_ids": b["segment_ids"]}
 
     data = convert(module, quantize, representative, per_channel=per_channel)
     data, inputs, outputs = rename_io(data)
+    if dynamic:
+        data = with_max_seq_len(data, max_len)
     if with_metadata:
         files = {"vocab.txt": Path(vocab_file).read_bytes()}
         if task == "classifier":
             files["labels.txt"] = ("\n".join(labels) + "\n").encode()
-        data = md.attach(data, model_info(task, quantize, inputs, outputs, seq_len, labels, description), files)
+        length = f"dynamic, at most {max_len} tokens" if dynamic else seq_len
+        data = md.attach(data, model_info(task, quantize, inputs, outputs, length, labels, description), files)
     check_tflite_bytes(data, "exported model")
 
-    gate = task_data.gate_inputs(task, tokenizer, data_dir, gate_examples, seq_len, gate_file)
-    report = accuracy.compare(model, data, task, gate, progress=progress)
+    report = accuracy.compare(model, data, task, gate, progress=progress, dynamic=dynamic)
+    if dynamic:
+        report["padded_reference"] = accuracy.padded_reference(model, task, gate, DEFAULT_SEQ_LEN[task])
     threshold = DEFAULT_THRESHOLD[quantize] if threshold is None else threshold
-    report.update(quantize=quantize, task=task, seq_len=seq_len, threshold=threshold, size_bytes=len(data),
-                  passed=report["agreement"] >= threshold)
+    report.update(quantize=quantize, task=task, seq_len=seq_len, max_seq_len=max_len if dynamic else seq_len,
+                  threshold=threshold, size_bytes=len(data), passed=report["agreement"] >= threshold)
     if quantize in INT8_WEIGHT_MODES:
         report["weight_quantization"] = "per-channel" if per_channel else "per-tensor"
     out = Path(out)

@@ -1,4 +1,5 @@
-"""Real task inputs for calibration (int8) and the accuracy gate, packed to the export's seq len.
+"""Real task inputs for calibration (int8) and the accuracy gate, packed to the export's seq len
+(dynamic exports: packed at the position table's length + 1, then run at each example's own length).
 
 - classifier / encoder: SST-2 sentences (gate: dev; calibration: train), labels for the gate.
 - qa: SQuAD v1.1 features (gate: the first two dev articles; calibration: later articles of the
@@ -36,6 +37,23 @@ class TaskInputs:
 
     def batch(self, i: int) -> dict[str, np.ndarray]:
         return {k: getattr(self, k)[i:i + 1] for k in ("input_ids", "input_mask", "segment_ids")}
+
+    def lengths(self) -> np.ndarray:
+        """Each example's token count (its mask's ones; padding comes last)."""
+        return self.input_mask.sum(axis=1).astype(np.int64)
+
+    def own_length(self, i: int) -> dict[str, np.ndarray]:
+        """Example ``i`` without its padding: int32 [1, n] each, n its token count."""
+        n = int(self.lengths()[i])
+        return {k: getattr(self, k)[i:i + 1, :n] for k in ("input_ids", "input_mask", "segment_ids")}
+
+    def check_fits(self, max_len: int) -> None:
+        """DataError naming the first example longer than ``max_len`` tokens. Pack at ``max_len + 1`` for
+        this to see them: an example that filled the whole row may have been cut."""
+        long = np.flatnonzero(self.lengths() > max_len)
+        if long.size:
+            raise DataError(f"{self.source}: example {int(long[0]) + 1} has more than {max_len} tokens, the "
+                            f"longest input this model takes (its position table); shorten or split it")
 
 
 def _pack_texts(tokenizer, texts_a, texts_b, seq_len, source, labels=None) -> TaskInputs:

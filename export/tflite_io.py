@@ -2,10 +2,40 @@
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 
 from export import ExportError
 
 TFLITE_IDENTIFIER = b"TFL3"
+# A model-level metadata entry of dynamic-length exports (next to TFLITE_METADATA, which stays the Task
+# Library's): the longest input, in tokens, that the position table covers, as ASCII digits.
+MAX_SEQ_LEN_ENTRY = "mobilebert_max_seq_len"
+
+
+@dataclass(frozen=True)
+class SeqSpec:
+    """The input length contract of an export: fixed ``[1, max_len]``, or dynamic ``[1, -1]`` up to
+    ``max_len`` tokens (None when a dynamic model does not record it)."""
+    dynamic: bool
+    max_len: int | None
+
+    def check(self, n: int, source: str = "input") -> None:
+        """Raise ExportError unless an input of ``n`` tokens fits (dynamic: 1..max_len; fixed: max_len).
+
+        Args:
+          n: the input's token count (including [CLS]/[SEP]).
+          source: what to name in the message.
+        Example:
+          ``seq_spec(data).check(len(ids))``
+        """
+        if self.dynamic and n < 1:
+            raise ExportError(f"{source}: empty input (0 tokens)")
+        if self.dynamic and self.max_len is not None and n > self.max_len:
+            raise ExportError(f"{source}: {n} tokens, longer than this model's maximum of {self.max_len} "
+                              f"(its position table); shorten or split the text")
+        if not self.dynamic and n != self.max_len:
+            raise ExportError(f"{source}: {n} tokens, but this fixed-length model takes exactly {self.max_len} "
+                              f"(pad with mask 0)")
 
 
 def read_tflite(path: str | os.PathLike) -> bytes:
@@ -36,6 +66,61 @@ def make_interpreter(data: bytes, num_threads: int | None = None):
     interpreter = Interpreter(model_content=data, num_threads=num_threads)
     interpreter.allocate_tensors()
     return interpreter
+
+
+def with_max_seq_len(data: bytes, max_len: int) -> bytes:
+    """The flatbuffer ``data`` with the ``MAX_SEQ_LEN_ENTRY`` metadata entry set to ``max_len``.
+
+    Args:
+      data: a .tflite flatbuffer without appended files (call before ``export.metadata.attach``).
+      max_len: the longest input in tokens.
+    Returns:
+      The rewritten model.
+    Example:
+      ``data = with_max_seq_len(data, 512)``
+    """
+    from tensorflow.lite.python import schema_py_generated as schema
+    from tensorflow.lite.tools import flatbuffer_utils
+
+    model = flatbuffer_utils.read_model_from_bytearray(bytearray(data))
+    model.metadata = [m for m in (model.metadata or []) if m.name.decode() != MAX_SEQ_LEN_ENTRY]
+    buffer = schema.BufferT()
+    buffer.data = list(str(int(max_len)).encode())
+    model.buffers.append(buffer)
+    entry = schema.MetadataT()
+    entry.name = MAX_SEQ_LEN_ENTRY.encode()
+    entry.buffer = len(model.buffers) - 1
+    model.metadata.append(entry)
+    return bytes(flatbuffer_utils.convert_object_to_bytearray(model))
+
+
+def seq_spec(data: bytes) -> SeqSpec:
+    """The input length contract of an exported model, from the ``ids`` input's shape signature and, for
+    dynamic models, the ``MAX_SEQ_LEN_ENTRY`` metadata entry.
+
+    Args:
+      data: a .tflite model (``read_tflite``).
+    Returns:
+      SeqSpec(dynamic, max_len).
+    Example:
+      ``seq_spec(read_tflite("m.tflite"))`` -> ``SeqSpec(dynamic=True, max_len=512)``
+    """
+    from tensorflow.lite.python import schema_py_generated as schema
+
+    details = make_interpreter(data).get_signature_runner("serving_default").get_input_details()
+    if "ids" not in details:
+        raise ExportError(f"model has no 'ids' input (inputs: {sorted(details)})")
+    signature = [int(x) for x in details["ids"]["shape_signature"]]
+    if len(signature) != 2:
+        raise ExportError(f"input 'ids' must be [1, seq], got shape {signature}")
+    if signature[1] != -1:
+        return SeqSpec(False, signature[1])
+    model = schema.Model.GetRootAsModel(data, 0)
+    for i in range(model.MetadataLength()):
+        m = model.Metadata(i)
+        if m.Name().decode() == MAX_SEQ_LEN_ENTRY:
+            return SeqSpec(True, int(model.Buffers(m.Buffer()).DataAsNumpy().tobytes().decode()))
+    return SeqSpec(True, None)
 
 
 def op_names(data: bytes) -> list[str]:

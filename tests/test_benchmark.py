@@ -119,3 +119,38 @@ def test_bad_model_file(tmp_path, capsys):
     bad.write_bytes(b"nope")
     assert main(["benchmark", str(bad)]) == 1
     assert "not a TFLite model" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_real_length_quick(tmp_path, shared_data):
+    """benchmarks.real_length --quick end to end: 1-layer fixed-128 and dynamic exports, real SST-2 lengths,
+    the latency-vs-length curve, json/md/png written. Timings here are a smoke run, not a result."""
+    from benchmarks import real_length
+
+    out = tmp_path / "results"
+    rc = real_length.main(["--quick", "--presets", "mobilebert_tiny", "--modes", "dynamic", "--out", str(out),
+                           "--work", str(tmp_path / "work"), "--data", str(shared_data), "--threads", "1",
+                           "--max-other-load", "64"])  # a smoke run: no repeats on a busy machine
+    assert rc == 0
+    result = json.loads((out / "real_length.json").read_text())
+    assert result["quick"] and result["machine"]["cpu"] and result["machine"]["loadavg_end"] is not None
+    assert result["sst2_dev"]["examples"] == 8 and 5 < result["sst2_dev"]["tokens_mean"] < 64
+    (row,) = result["real_length"]
+    assert row["fixed"]["runs"] == row["dynamic"]["runs"] == 8  # one timed run per sentence
+    assert row["dynamic"]["mean_ms"] > 0 and row["ratio_mean"] == pytest.approx(
+        row["dynamic"]["mean_ms"] / row["fixed"]["mean_ms"]) and row["target"] in ("PASS", "MISS")
+    (curve,) = result["latency_vs_length"]
+    assert sorted(int(L) for L in curve["points"]) == list(real_length.QUICK_LENGTHS)
+    assert curve["points"]["128"]["gflops"] > curve["points"]["16"]["gflops"] > 0
+    assert curve["flattening"]["flat_to"] in real_length.QUICK_LENGTHS
+    assert curve["dense_weight_mb"] > 0 and curve["weights_gb_per_s_at_shortest"] > 0
+    md_text = (out / "real_length.md").read_text()
+    assert "QUICK" in md_text and "| mobilebert_tiny | dynamic-range int8 |" in md_text
+    assert (out / "real_length.png").stat().st_size > 10_000
+
+
+def test_real_length_flattening():
+    from benchmarks.real_length import flattening
+
+    f = flattening({16: 1.0, 32: 1.1, 64: 1.3, 128: 2.6, 256: 5.5})
+    assert f["flat_to"] == 32 and f["ratio_short_to_128"] == pytest.approx(1 / 2.6)
