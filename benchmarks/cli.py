@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 import os
 import platform
+from mobilebert_tf.argtypes import non_negative_int, positive_int
 
 HELP = "latency of .tflite models on the host or an Android phone"
 
@@ -11,15 +12,15 @@ HELP = "latency of .tflite models on the host or an Android phone"
 def configure(parser):
     parser.add_argument("models", nargs="+", help=".tflite files")
     parser.add_argument("--threads", default="2", help="comma-separated thread counts (default: %(default)s)")
-    parser.add_argument("--runs", type=int, default=50)
-    parser.add_argument("--warmup", type=int, default=5)
+    parser.add_argument("--runs", type=positive_int, default=50)
+    parser.add_argument("--warmup", type=non_negative_int, default=5)
     parser.add_argument("--device", default="host", help="host | android | android:SERIAL")
     parser.add_argument("--benchmark-binary", help="TFLite benchmark_model for the phone (android)")
     parser.add_argument("--apk", action="store_true", help="use the benchmark APK (am start + logcat) instead")
     parser.add_argument("--taskset", help="CPU mask for the phone run, e.g. f0 (big cores)")
     parser.add_argument("--use-gpu", action="store_true")
     parser.add_argument("--use-nnapi", action="store_true")
-    parser.add_argument("--examples", type=int, default=8, help="real examples cycled as inputs (host)")
+    parser.add_argument("--examples", type=positive_int, default=8, help="real examples cycled as inputs (host)")
     parser.add_argument("--data", help="shared data folder (default: ../shared/data)")
     parser.add_argument("--json", help="write results as JSON")
     parser.add_argument("--plot", help="write a p50 bar chart (PNG)")

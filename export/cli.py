@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from mobilebert_tf.argtypes import int_range, non_negative_int, positive_int, probability
 
 HELP = "export a model to TFLite"
 
@@ -16,26 +17,26 @@ def configure(parser):
     src.add_argument("--model", help="a model directory (save_pretrained / finetune output)")
     src.add_argument("--preset", choices=list(PRESETS), help="a preset, with --random-init (latency work)")
     parser.add_argument("--random-init", action="store_true", help="random weights for --preset")
-    parser.add_argument("--seed", type=int, default=0, help="seed of the random init (default: %(default)s)")
+    parser.add_argument("--seed", type=non_negative_int, default=0, help="seed of the random init (default: %(default)s)")
     parser.add_argument("--override", action="append", metavar="KEY=VALUE",
                         help="config field for --preset, repeatable (e.g. num_hidden_layers=12)")
     parser.add_argument("--task", choices=TASKS, help="default: the model directory's task (qa for --preset)")
-    parser.add_argument("--seq-len", type=int, help="default: 128 for classifier/encoder, 384 for qa")
+    parser.add_argument("--seq-len", type=int_range(3), help="default: 128 for classifier/encoder, 384 for qa")
     parser.add_argument("--quantize", choices=QUANTIZE_MODES, default="none")
     parser.add_argument("--per-channel", action="store_true",
                         help="dynamic/int8/qat: per-channel weight scales (default per tensor; per channel adds "
                              "about 1 MB (dynamic) or 2 MB (int8) to full-size MobileBERT)")
     parser.add_argument("--out", required=True, help="output .tflite path")
-    parser.add_argument("--num-labels", type=int, default=2, help="classifier outputs for --preset (default 2)")
+    parser.add_argument("--num-labels", type=positive_int, default=2, help="classifier outputs for --preset (default 2)")
     parser.add_argument("--labels", help="comma-separated class names (default: the model's, else 0..n-1)")
     parser.add_argument("--vocab", help="vocab.txt (default: the model directory's, else the BERT uncased vocab)")
     parser.add_argument("--data", default=str(default_data_dir()), help="shared data folder (default: %(default)s)")
     parser.add_argument("--calibration-data", help="int8 calibration inputs: .txt lines, GLUE .tsv or SQuAD .json "
                                                     "(default: the task's train file)")
-    parser.add_argument("--calibration-examples", type=int, default=100)
+    parser.add_argument("--calibration-examples", type=positive_int, default=100)
     parser.add_argument("--gate-data", help="accuracy-gate inputs (default: SST-2 dev, or SQuAD dev for qa)")
-    parser.add_argument("--gate-examples", type=int, default=100)
-    parser.add_argument("--threshold", type=float, help="minimum agreement (default 0.99; 0.97 for int8/qat)")
+    parser.add_argument("--gate-examples", type=positive_int, default=100)
+    parser.add_argument("--threshold", type=probability, help="minimum agreement (default 0.99; 0.97 for int8/qat)")
     parser.add_argument("--allow-accuracy-drop", action="store_true", help="write the model even below threshold")
     parser.add_argument("--no-metadata", action="store_true", help="no Task Library metadata / associated files")
     parser.add_argument("--android-assets", metavar="DIR", help="after a successful export, copy the .tflite into DIR "

@@ -21,6 +21,8 @@ from export import ExportError
 from export import metadata as md
 from export.tflite_io import check_tflite_bytes, make_interpreter, non_builtin_ops, op_names
 
+from mobilebert_tf.fileio import atomic_write_bytes
+
 TASKS = ("encoder", "classifier", "qa")
 QUANTIZE_MODES = ("none", "fp16", "dynamic", "int8", "int8-mixed", "qat")
 CALIBRATED_MODES = ("int8", "int8-mixed", "qat")  # need a representative dataset
@@ -253,14 +255,7 @@ def run_tflite(interpreter, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarr
 def write_atomic(path: str | os.PathLike, data: bytes) -> None:
     path = os.fspath(path)
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    tmp = f"{path}.tmp-{os.getpid()}"
-    try:
-        with open(tmp, "wb") as f:
-            f.write(data)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
+    atomic_write_bytes(path, data)
 
 
 def export_tflite(model, task: str, out: str | os.PathLike, *, seq_len: int | None = None, quantize: str = "none",

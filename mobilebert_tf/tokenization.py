@@ -34,6 +34,8 @@ import numpy as np
 import tensorflow as tf
 import tensorflow_text as text
 
+from mobilebert_tf.errors import MobileBertError
+
 SPECIAL_TOKENS = ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]")
 MAX_CHARS_PER_WORD = 100
 SUFFIX_INDICATOR = "##"
@@ -51,7 +53,7 @@ _LONG_WORD = "\ue000"
 _CHUNK = 8192  # texts per eager call in encode(); bounds the memory of one ragged batch
 
 
-class TokenizerError(ValueError):
+class TokenizerError(MobileBertError, ValueError):
     """Unusable vocabulary or tokenizer input. The message names the file and the problem."""
 
 

@@ -13,8 +13,11 @@ import numpy as np
 import tensorflow as tf
 import tf_keras as keras
 
+from mobilebert_tf.errors import MobileBertError
+from mobilebert_tf.fileio import atomic_path
 
-class CheckpointError(ValueError):
+
+class CheckpointError(MobileBertError, ValueError):
     """A checkpoint is unreadable or does not fit the model. The message lists the offending names."""
 
 
@@ -105,14 +108,9 @@ def save_safetensors(arrays: Mapping[str, np.ndarray], path: str | os.PathLike, 
     """Write atomically (temp file + rename): an interrupted save never leaves a half-written file."""
     from safetensors.numpy import save_file
 
-    tmp = f"{path}.tmp-{os.getpid()}"
-    try:
+    with atomic_path(path) as tmp:  # mode 0644 like every other file (safetensors itself creates 0600)
         # np.require keeps 0-d arrays 0-d (ascontiguousarray would make them shape (1,))
         save_file({k: np.require(v, requirements="C") for k, v in arrays.items()}, tmp, metadata=metadata)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
 
 
 def load_safetensors(path: str | os.PathLike) -> dict[str, np.ndarray]:

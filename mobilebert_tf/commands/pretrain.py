@@ -7,13 +7,14 @@ from __future__ import annotations
 
 import dataclasses
 import os
+from mobilebert_tf.argtypes import non_negative_float, non_negative_int, positive_float, positive_int
 
 HELP = "pre-train a model on MLM + NSP data with LAMB"
 
 
 def add_model_args(parser, *, what: str = "model") -> None:
     """``--num-layers`` and repeatable ``--override key=value`` (any MobileBertConfig field)."""
-    parser.add_argument("--num-layers", type=int, default=None, help=f"{what}: num_hidden_layers override")
+    parser.add_argument("--num-layers", type=positive_int, default=None, help=f"{what}: num_hidden_layers override")
     parser.add_argument("--override", action="append", default=[], metavar="KEY=VALUE",
                         help=f"{what}: set a config field, e.g. --override hidden_dropout_prob=0.0 (repeatable)")
 
@@ -27,26 +28,26 @@ def add_run_args(parser, *, steps_help: str | None = None) -> None:
     parser.add_argument("--data", required=True, metavar="DIR", help="create-pretraining-data output directory")
     parser.add_argument("--out", required=True, metavar="MODEL_DIR",
                         help="run directory: checkpoints/, logs/ and, at the end, the model")
-    parser.add_argument("--batch-size", type=int, default=256, help="global batch size (default: %(default)s)")
-    parser.add_argument("--lr", type=float, default=o.learning_rate,
+    parser.add_argument("--batch-size", type=positive_int, default=256, help="global batch size (default: %(default)s)")
+    parser.add_argument("--lr", type=positive_float, default=o.learning_rate,
                         help="peak LAMB learning rate (default: %(default)s)")
-    parser.add_argument("--weight-decay", type=float, default=o.weight_decay,
+    parser.add_argument("--weight-decay", type=non_negative_float, default=o.weight_decay,
                         help="LAMB weight decay, not on norms and biases (default: %(default)s)")
-    parser.add_argument("--clip-norm", type=float, default=o.clip_norm,
+    parser.add_argument("--clip-norm", type=positive_float, default=o.clip_norm,
                         help="global gradient-norm clipping (default: %(default)s)")
     parser.add_argument("--no-bias-correction", action="store_true",
                         help="LAMB without Adam's bias correction, as in Google's release")
-    parser.add_argument("--seed", type=int, default=0,
+    parser.add_argument("--seed", type=non_negative_int, default=0,
                         help="seed of initialization and data order (default: %(default)s)")
     parser.add_argument("--no-shuffle", action="store_true", help="read the examples in the order written")
-    parser.add_argument("--checkpoint-every", type=int, default=1000, metavar="N",
+    parser.add_argument("--checkpoint-every", type=positive_int, default=1000, metavar="N",
                         help="save a checkpoint every N steps (default: %(default)s)")
-    parser.add_argument("--keep-checkpoints", type=int, default=3, help="checkpoints kept (default: %(default)s)")
-    parser.add_argument("--log-every", type=int, default=10, metavar="N",
+    parser.add_argument("--keep-checkpoints", type=positive_int, default=3, help="checkpoints kept (default: %(default)s)")
+    parser.add_argument("--log-every", type=positive_int, default=10, metavar="N",
                         help="TensorBoard / metrics.jsonl every N steps (default: %(default)s)")
     parser.add_argument("--resume", action="store_true",
                         help="continue from the latest checkpoint in --out (starts fresh when there is none)")
-    parser.add_argument("--stop-at", type=int, default=None, metavar="STEP",
+    parser.add_argument("--stop-at", type=positive_int, default=None, metavar="STEP",
                         help="save a checkpoint and stop after global step STEP (continue later with --resume)")
     parser.add_argument("--strategy-kind", choices=STRATEGY_KINDS, default="default",
                         help="tf.distribute strategy: default (one device), mirrored (local GPUs), multiworker "
@@ -113,8 +114,8 @@ def configure(parser):
     src.add_argument("--init", metavar="MODEL_DIR", default=None,
                      help="start from this model directory's weights (and config) instead of random weights")
     add_model_args(parser)
-    parser.add_argument("--steps", type=int, default=10_000, help="training steps (default: %(default)s)")
-    parser.add_argument("--warmup", type=int, default=None, metavar="STEPS",
+    parser.add_argument("--steps", type=positive_int, default=10_000, help="training steps (default: %(default)s)")
+    parser.add_argument("--warmup", type=non_negative_int, default=None, metavar="STEPS",
                         help="linear warmup steps (default: 10%% of --steps)")
     parser.add_argument("--vocab", default=None, help="vocab.txt to store with the model (default: the data's)")
     add_run_args(parser)

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
+from mobilebert_tf.errors import UsageError
 from mobilebert_tf.data import DataError
 
 __all__ = ["SquadExample", "SquadFeature", "load_json", "read_squad", "convert_examples_to_features",
@@ -270,7 +271,7 @@ def convert_examples_to_features(examples, tokenizer, seq_len: int = 384, doc_st
     ``cls_id``, ``sep_id``, ``pad_id``, ``vocab``). is_training: set start/end positions (first answer).
     """
     if max_query_length < 1 or doc_stride < 1:
-        raise ValueError(f"max_query_length and doc_stride must be positive, got {max_query_length}, {doc_stride}")
+        raise UsageError(f"max_query_length and doc_stride must be positive, got {max_query_length}, {doc_stride}")
     vocab = tokenizer.vocab
     queries = tokenizer.encode([e.question_text for e in examples])
     answers = tokenizer.encode([e.orig_answer_text or "" for e in examples]) if is_training else None
@@ -281,7 +282,7 @@ def convert_examples_to_features(examples, tokenizer, seq_len: int = 384, doc_st
         query = list(queries[ex_index][:max_query_length])
         max_tokens_for_doc = seq_len - len(query) - 3  # [CLS] question [SEP] window [SEP]
         if max_tokens_for_doc < 1:
-            raise ValueError(f"seq_len {seq_len} leaves no room for the context of question {example.qas_id} "
+            raise UsageError(f"seq_len {seq_len} leaves no room for the context of question {example.qas_id} "
                              f"({len(query)} tokens); lower max_query_length")
 
         tok_start = tok_end = None

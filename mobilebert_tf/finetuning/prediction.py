@@ -8,6 +8,7 @@ from typing import Any, Iterable, Sequence
 import numpy as np
 
 from mobilebert_tf.data import DataError
+from mobilebert_tf.models import InputError
 
 __all__ = ["Predictor", "read_jsonl_records"]
 
@@ -62,7 +63,7 @@ class Predictor:
         if self.kind != "span":
             raise DataError(f"{self.task.name} model classifies text: give a text, not a question and a context")
         if len(questions) != len(contexts):
-            raise ValueError(f"{len(questions)} questions but {len(contexts)} contexts")
+            raise InputError(f"{len(questions)} questions but {len(contexts)} contexts")
         dataset = {"data": [{"paragraphs": [{"context": c, "qas": [{"id": str(i), "question": q, "answers": []}]}]}
                             for i, (q, c) in enumerate(zip(questions, contexts))]}
         examples = read_squad(dataset)

@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from mobilebert_tf.errors import UsageError
 from mobilebert_tf.data import DataError
 from mobilebert_tf.data.glue import TASKS as GLUE_TASKS
 from mobilebert_tf.data.glue import GlueTask, get_task, read_glue
@@ -148,7 +149,7 @@ def _sample_indices(n: int, limit: int | None, seed: int | None) -> np.ndarray:
     if limit is None or limit >= n:
         return np.arange(n)
     if limit < 1:
-        raise ValueError(f"example limit must be positive, got {limit}")
+        raise UsageError(f"example limit must be positive, got {limit}")
     if seed is None:
         return np.arange(limit)
     return np.sort(np.random.default_rng(seed).choice(n, size=limit, replace=False))

@@ -11,7 +11,6 @@ Output directory layout (``out_dir``)::
 from __future__ import annotations
 
 import dataclasses
-import json
 import math
 import os
 import shutil
@@ -23,8 +22,11 @@ from typing import Any, Callable, Mapping
 
 import numpy as np
 
+from mobilebert_tf.data import DataError
+from mobilebert_tf.errors import UsageError
 from mobilebert_tf.config import ConfigError
 from mobilebert_tf.finetuning.tasks import FinetuneTask, TaskData
+from mobilebert_tf.fileio import atomic_write_json
 
 __all__ = ["FinetuneConfig", "FinetuneResult", "WarmupLinearDecay", "make_optimizer", "task_loss", "train",
            "save_checkpoint", "MODEL_FILES"]
@@ -127,7 +129,7 @@ class WarmupLinearDecay:
 
     def __init__(self, peak: float, warmup_steps: int, total_steps: int):
         if total_steps < 1 or not 0 <= warmup_steps <= total_steps:
-            raise ValueError(f"need 0 <= warmup_steps ({warmup_steps}) <= total_steps ({total_steps}), total >= 1")
+            raise UsageError(f"need 0 <= warmup_steps ({warmup_steps}) <= total_steps ({total_steps}), total >= 1")
         self.peak, self.warmup_steps, self.total_steps = float(peak), int(warmup_steps), int(total_steps)
 
     def value(self, step: int) -> float:
@@ -239,9 +241,7 @@ def _scalar(tag: str, value: float, step: int) -> None:
 
 
 def _write_json(path: Path, payload) -> None:
-    tmp = path.with_name(f"{path.name}.tmp-{os.getpid()}")
-    tmp.write_text(json.dumps(payload, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-    os.replace(tmp, path)
+    atomic_write_json(path, payload)
 
 
 def _batches(n: int, batch_size: int, rng: np.random.Generator):
@@ -269,9 +269,9 @@ def train(model, task: FinetuneTask, train_data: TaskData, dev_data: TaskData, c
     log = log or (lambda msg: print(msg, file=sys.stderr))
     n = len(train_data)
     if n == 0:
-        raise ValueError("no training examples")
+        raise DataError("no training examples")
     if not train_data.targets:
-        raise ValueError(f"{train_data.source}: training data has no labels")
+        raise DataError(f"{train_data.source}: training data has no labels")
     steps_per_epoch = math.ceil(n / config.batch_size)
     total_steps = steps_per_epoch * config.epochs
     if config.max_steps is not None:

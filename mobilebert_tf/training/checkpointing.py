@@ -20,6 +20,7 @@ import shutil
 import tensorflow as tf
 
 from mobilebert_tf.config import ConfigError
+from mobilebert_tf.fileio import atomic_write_json
 
 CHECKPOINT_DIR = "checkpoints"
 LOG_DIR = "logs"
@@ -132,9 +133,5 @@ def check_run_settings(out_dir: str, settings: dict, *, resume: bool, is_chief: 
             raise ConfigError(f"--resume: settings differ from the run in {out_dir}: {details}")
     elif is_chief:
         os.makedirs(ckpt_dir, exist_ok=True)
-        tmp = f"{run_file}.tmp-{os.getpid()}"
-        with open(tmp, "w", encoding="utf-8") as f:
-            json.dump(settings, f, indent=2, sort_keys=True)
-            f.write("\n")
-        os.replace(tmp, run_file)
+        atomic_write_json(run_file, settings, sort_keys=True)
     return has_checkpoint
