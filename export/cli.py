@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from mobilebert_tf.fileio import check_output_file, lock_dir
 from mobilebert_tf.argtypes import int_range, non_negative_int, positive_int, probability
 
 HELP = "export a model to TFLite"
@@ -44,7 +45,8 @@ def configure(parser):
 
 
 def load_for_export(args):
-    """(model, task, vocab_file, labels, description) from --model or --preset."""
+    """(model, task, vocab_file, labels, description) from --model or --preset; sets ``args.glue_task`` to the
+    model directory's fine-tuning task (its calibration and gate data)."""
     import tf_keras as keras
 
     from export import ExportError
@@ -81,6 +83,7 @@ def load_for_export(args):
     cls = MODEL_CLASSES.get(info.get("model_class", "MobileBertForPreTraining"), MODEL_CLASSES["MobileBertForPreTraining"])
     model = cls.from_pretrained(path)
     labels = args.labels.split(",") if args.labels else info.get("labels")
+    args.glue_task = info.get("task") if isinstance(info.get("task"), str) else None
     if args.seq_len is None and info.get("seq_len") and task == saved_task:
         args.seq_len = int(info["seq_len"])  # the length it was fine-tuned at
     vocab = args.vocab or (str(path / "vocab.txt") if (path / "vocab.txt").is_file() else str(bert_vocab(args.data)))
@@ -88,6 +91,12 @@ def load_for_export(args):
 
 
 def run(args) -> int:
+    out = check_output_file(args.out)  # a folder, or an unwritable place, fails now, not after the conversion
+    with lock_dir(out.parent, lock_name=f".{out.name}.lock", clean=False):  # one writer per output file
+        return _run(args)
+
+
+def _run(args) -> int:
     from export.exporter import export_tflite
     from mobilebert_tf.tokenization import BertTokenizer
 
@@ -104,7 +113,8 @@ def run(args) -> int:
                            calibration_examples=args.calibration_examples, gate_file=args.gate_data,
                            gate_examples=args.gate_examples, threshold=args.threshold,
                            allow_accuracy_drop=args.allow_accuracy_drop, with_metadata=not args.no_metadata,
-                           description=description, per_channel=args.per_channel)
+                           description=description, per_channel=args.per_channel,
+                           glue_task=getattr(args, "glue_task", None))
     r = result.report
     print(f"wrote {result.path} ({result.size_bytes / 1e6:.1f} MB, {task}, seq {result.seq_len}, {args.quantize})")
     print(f"accuracy gate on {r['examples']} examples: agreement {r['agreement']:.2%} (threshold "

@@ -252,6 +252,51 @@ def run_tflite(interpreter, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarr
     return {k: np.asarray(v) for k, v in runner(**inputs).items()}
 
 
+# The type most large constant tensors (weights) must have after each export mode.
+EXPECTED_WEIGHT_TYPE = {"fp16": "FLOAT16", "dynamic": "INT8", "int8": "INT8", "int8-mixed": "INT8", "qat": "INT8"}
+
+
+def weight_types(data: bytes, min_elements: int = 1024) -> dict[str, int]:
+    """Elements of the large constant tensors (weights, >= ``min_elements``) of subgraph 0, by tensor type."""
+    from tensorflow.lite.python import schema_py_generated as schema
+
+    type_names = {v: k for k, v in vars(schema.TensorType).items() if not k.startswith("_")}
+    model = schema.Model.GetRootAsModel(data, 0)
+    sg = model.Subgraphs(0)
+    out: dict[str, int] = {}
+    for i in range(sg.TensorsLength()):
+        t = sg.Tensors(i)
+        buffer = model.Buffers(t.Buffer()) if t.Buffer() > 0 else None
+        if buffer is None or (buffer.DataLength() == 0 and buffer.Size() == 0):
+            continue  # not a constant
+        n = int(np.prod(t.ShapeAsNumpy())) if t.ShapeLength() else 1
+        if n >= min_elements:
+            name = type_names.get(t.Type(), str(t.Type()))
+            out[name] = out.get(name, 0) + n
+    return out
+
+
+def check_precision(data: bytes, quantize: str) -> dict[str, int]:
+    """ExportError unless most weight elements of the converted model have the type ``quantize`` asks for
+    (a float32 model must never pass for an int8 one, e.g. after a calibration that saw no examples).
+
+    Returns:
+        :func:`weight_types` of the model.
+
+    Example:
+        >>> check_precision(data, "int8")
+        {'INT8': 24581120, 'INT32': 4096}
+    """
+    types = weight_types(data)
+    expected = EXPECTED_WEIGHT_TYPE.get(quantize)
+    total = sum(types.values())
+    if expected is not None and total and types.get(expected, 0) < 0.5 * total:
+        shown = ", ".join(f"{k} {v:,}" for k, v in sorted(types.items(), key=lambda kv: -kv[1]))
+        raise ExportError(f"--quantize {quantize} produced a model whose weights are not {expected} "
+                          f"(weight elements by type: {shown}); refusing to write it")
+    return types
+
+
 def write_atomic(path: str | os.PathLike, data: bytes) -> None:
     path = os.fspath(path)
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
@@ -263,10 +308,12 @@ def export_tflite(model, task: str, out: str | os.PathLike, *, seq_len: int | No
                   data_dir=None, calibration_file=None, calibration_examples: int = 100, gate_file=None,
                   gate_examples: int = 100, threshold: float | None = None, allow_accuracy_drop: bool = False,
                   with_metadata: bool = True, description: str = "MobileBERT", progress: bool = True,
-                  per_channel: bool = False) -> ExportedModel:
+                  per_channel: bool = False, glue_task: str | None = None) -> ExportedModel:
     """Convert ``model`` for ``task`` and write ``out``; run the accuracy gate and write
     ``<out>.report.json``. A model that fails the gate is written to ``<stem>.rejected.tflite``
-    instead (and ExportError is raised) unless ``allow_accuracy_drop``."""
+    instead (and ExportError is raised) unless ``allow_accuracy_drop``. ``glue_task`` (the fine-tuned model's
+    task, e.g. "rte"): calibrate and gate on that task's data instead of SST-2. The result must have the
+    precision asked for (:func:`check_precision`), else ExportError."""
     from export import accuracy, task_data
 
     if task not in TASKS:
@@ -296,7 +343,7 @@ def export_tflite(model, task: str, out: str | os.PathLike, *, seq_len: int | No
     representative = None
     if quantize in CALIBRATED_MODES:
         calib = task_data.calibration_inputs(task, tokenizer, data_dir, calibration_examples, seq_len,
-                                             calibration_file)
+                                             calibration_file, glue_task=glue_task)
 
         def representative():
             for i in range(len(calib)):
@@ -304,6 +351,7 @@ def export_tflite(model, task: str, out: str | os.PathLike, *, seq_len: int | No
                 yield {"ids": b["input_ids"], "mask": b["input_mask"], "segment_ids": b["segment_ids"]}
 
     data = convert(module, quantize, representative, per_channel=per_channel)
+    check_precision(data, quantize)
     data, inputs, outputs = rename_io(data)
     if with_metadata:
         files = {"vocab.txt": Path(vocab_file).read_bytes()}
@@ -312,7 +360,7 @@ def export_tflite(model, task: str, out: str | os.PathLike, *, seq_len: int | No
         data = md.attach(data, model_info(task, quantize, inputs, outputs, seq_len, labels, description), files)
     check_tflite_bytes(data, "exported model")
 
-    gate = task_data.gate_inputs(task, tokenizer, data_dir, gate_examples, seq_len, gate_file)
+    gate = task_data.gate_inputs(task, tokenizer, data_dir, gate_examples, seq_len, gate_file, glue_task=glue_task)
     report = accuracy.compare(model, data, task, gate, progress=progress)
     threshold = DEFAULT_THRESHOLD[quantize] if threshold is None else threshold
     report.update(quantize=quantize, task=task, seq_len=seq_len, threshold=threshold, size_bytes=len(data),

@@ -77,7 +77,8 @@ def atomic_path(path: str | os.PathLike, *, mode: int = FILE_MODE) -> Iterator[s
         raise PathError(f"cannot write {path}: is a directory (expected a file)")
     tmp = f"{path}.tmp-{os.getpid()}"
     try:
-        yield tmp
+        with path_errors(path):
+            yield tmp
         try:
             with open(tmp, "rb+") as f:
                 os.fsync(f.fileno())
@@ -218,7 +219,8 @@ def clean_leftovers(directory: str | os.PathLike, *, recursive: bool = True) -> 
 
 
 @contextlib.contextmanager
-def lock_dir(directory: str | os.PathLike, *, flag: str = "--out", clean: bool = True) -> Iterator[Path]:
+def lock_dir(directory: str | os.PathLike, *, flag: str = "--out", clean: bool = True,
+             lock_name: str = LOCK_FILE) -> Iterator[Path]:
     """Hold an exclusive lock on ``directory`` (``fcntl.flock`` on ``DIR/.lock``) while writing into it.
 
     A second writer gets ``DirectoryInUseError("DIR is in use by PID n")`` at once. The lock goes with the
@@ -229,6 +231,7 @@ def lock_dir(directory: str | os.PathLike, *, flag: str = "--out", clean: bool =
         directory: the run / model folder (created if missing, after checking it is writable).
         flag: the flag that named it, for messages.
         clean: run :func:`clean_leftovers` once locked.
+        lock_name: the lock file's name (``.NAME.lock`` locks one output file of a shared folder).
 
     Returns:
         A context manager yielding ``Path(directory)``.
@@ -240,7 +243,7 @@ def lock_dir(directory: str | os.PathLike, *, flag: str = "--out", clean: bool =
     import fcntl
 
     path = check_output_dir(directory, flag)
-    lock_path = path / LOCK_FILE
+    lock_path = path / lock_name
     try:
         fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, FILE_MODE)
     except OSError as e:
@@ -253,7 +256,8 @@ def lock_dir(directory: str | os.PathLike, *, flag: str = "--out", clean: bool =
                 holder = os.pread(fd, 32, 0).decode("ascii", "replace").strip() or "?"
             except OSError:
                 holder = "?"
-            raise DirectoryInUseError(f"{path} is in use by PID {holder} (another mobilebert run writes there); "
+            what = path if lock_name == LOCK_FILE else path / lock_name[1:-len(".lock")]
+            raise DirectoryInUseError(f"{what} is in use by PID {holder} (another mobilebert run writes there); "
                                       f"wait for it or choose another {flag}") from None
         os.ftruncate(fd, 0)
         os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
@@ -283,7 +287,8 @@ def atomic_copy(src: str | os.PathLike, dst: str | os.PathLike, *, mode: int = F
             raise
 
 
-# TensorFlow's C++ writers raise tf.errors.OpError (not OSError) with the strerror text in the message.
+# TensorFlow's C++ writers raise tf.errors.OpError and safetensors raises SafetensorError (not OSError), with
+# the strerror text in the message.
 _TF_MESSAGES = (("No space left on device", errno.ENOSPC), ("Disk quota exceeded", errno.EDQUOT),
                 ("Permission denied", errno.EACCES), ("Read-only file system", errno.EROFS),
                 ("Is a directory", errno.EISDIR), ("Not a directory", errno.ENOTDIR))
@@ -312,7 +317,7 @@ def path_errors(path: str | os.PathLike, doing: str = "write") -> Iterator[None]
             raise
         raise path_error(e, path, doing) from e
     except Exception as e:
-        if not type(e).__module__.startswith("tensorflow"):
+        if not type(e).__module__.startswith(("tensorflow", "safetensors")):
             raise
         code = next((c for text, c in _TF_MESSAGES if text in str(e)), None)
         if code is None:

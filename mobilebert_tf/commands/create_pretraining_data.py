@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import sys
 from mobilebert_tf.argtypes import int_range, non_negative_int, positive_int, probability
+from mobilebert_tf.fileio import lock_dir
 
 HELP = "MLM + NSP TFRecords from a text corpus"
 
@@ -35,6 +36,10 @@ def configure(parser):
 
 
 def run(args) -> int:
+    with lock_dir(args.out):  # one writer per output directory ("DIR is in use by PID n")
+        return _run(args)
+
+def _run(args) -> int:
     from mobilebert_tf.data.pretraining import PretrainingDataConfig, create_pretraining_data
 
     config = PretrainingDataConfig(

@@ -50,14 +50,18 @@ def configure(parser):
 
 
 def run(args) -> int:
-    from mobilebert_tf.commands.pretrain import optimizer_config, parse_overrides, print_summary
-    from mobilebert_tf.config import MobileBertConfig
-    from mobilebert_tf.distillation import DistillConfig, DistillLossConfig, Distiller
-    from mobilebert_tf.training.distribute import make_strategy
+    from mobilebert_tf.commands.pretrain import locked_run
 
     if not os.path.isdir(args.teacher):
         raise FileNotFoundError(f"teacher model directory not found: {args.teacher}")
-    strategy = make_strategy(args.strategy_kind)
+    return locked_run(args, _train)
+
+
+def _train(args, strategy) -> int:
+    from mobilebert_tf.commands.pretrain import optimizer_config, parse_overrides, print_summary
+    from mobilebert_tf.config import MobileBertConfig
+    from mobilebert_tf.distillation import DistillConfig, DistillLossConfig, Distiller
+
     overrides = parse_overrides(args.override, args.num_layers)
     teacher_config = os.path.join(args.teacher, "config.json")
     if "vocab_size" not in overrides and os.path.isfile(teacher_config):

@@ -6,6 +6,7 @@ import contextlib
 import json
 import sys
 from mobilebert_tf.argtypes import int_range, non_negative_float, non_negative_int, positive_float, positive_int, probability
+from mobilebert_tf.fileio import lock_dir
 
 HELP = "fine-tune on a GLUE task or SQuAD, keeping the best dev checkpoint"
 
@@ -90,6 +91,10 @@ def configure(parser):
 
 
 def run(args) -> int:
+    with lock_dir(args.out):  # one writer per output directory ("DIR is in use by PID n")
+        return _run(args)
+
+def _run(args) -> int:
     from mobilebert_tf.finetuning.pipeline import finetune
     from mobilebert_tf.finetuning.tasks import get_finetune_task
     from mobilebert_tf.finetuning.trainer import FinetuneConfig

@@ -9,6 +9,7 @@ import json
 import os
 from mobilebert_tf.argtypes import positive_int
 from mobilebert_tf.errors import UsageError
+from mobilebert_tf.fileio import lock_dir
 
 HELP = "import a Google TF1 or HF safetensors checkpoint"
 #: --task -> our model class
@@ -91,6 +92,12 @@ def vocab_next_to(src: str, report: dict) -> str | None:
 
 
 def run(args) -> int:
+    if os.path.abspath(os.fspath(args.src)) == os.path.abspath(os.fspath(args.out)):
+        raise UsageError("--out must differ from the source")
+    with lock_dir(args.out):  # one writer per output directory ("DIR is in use by PID n")
+        return _run(args)
+
+def _run(args) -> int:
     from mobilebert_tf.models import CONFIG_FILE
 
     src, out = os.fspath(args.src), os.fspath(args.out)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+from mobilebert_tf.fileio import lock_dir
 from mobilebert_tf.argtypes import non_negative_float, non_negative_int, positive_float, positive_int
 
 HELP = "pre-train a model on MLM + NSP data with LAMB"
@@ -121,12 +122,26 @@ def configure(parser):
     add_run_args(parser)
 
 
-def run(args) -> int:
-    from mobilebert_tf.config import MobileBertConfig
-    from mobilebert_tf.training.distribute import make_strategy
-    from mobilebert_tf.training.pretrain import PretrainConfig, data_vocab, pretrain
+def locked_run(args, train) -> int:
+    """Make the strategy, then ``train(args, strategy)`` holding the lock of --out on the chief (other workers
+    write to scratch folders and must not take it). Shared by ``pretrain`` and ``distill``."""
+    from mobilebert_tf.training.distribute import make_strategy, worker_info
 
     strategy = make_strategy(args.strategy_kind)  # first: multi-worker and TPU set-up precede other TF work
+    if not worker_info(strategy)[0]:
+        return train(args, strategy)
+    with lock_dir(args.out):
+        return train(args, strategy)
+
+
+def run(args) -> int:
+    return locked_run(args, _train)
+
+
+def _train(args, strategy) -> int:
+    from mobilebert_tf.config import MobileBertConfig
+    from mobilebert_tf.training.pretrain import PretrainConfig, data_vocab, pretrain
+
     overrides = parse_overrides(args.override, args.num_layers)
     if args.init:
         model_config = MobileBertConfig.from_json(os.path.join(args.init, "config.json")).replace(**overrides)

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Callable, Mapping
 
 from mobilebert_tf.errors import UsageError
+from mobilebert_tf.fileio import check_output_dir
 from mobilebert_tf.finetuning.tasks import FinetuneTask, TaskData, get_finetune_task, load_glue_split, load_squad_split
 from mobilebert_tf.finetuning.trainer import MODEL_FILES, FinetuneConfig, FinetuneResult, train
 
@@ -39,20 +40,19 @@ def load_task_data(task: FinetuneTask, tokenizer, data, split: str, config: Fine
 
 
 def _prepare_out_dir(out_dir: Path, overwrite: bool) -> None:
-    """Refuse to mix a new run into an existing model directory unless ``overwrite``; then clear the old model
-    files (a stale model must not pass for this run's best before the first epoch ends) and logs."""
+    """Refuse to mix a new run into an existing model directory unless ``overwrite``. With ``overwrite`` the old
+    model stays, whole, until the new run saves its first complete checkpoint over it (each file replaced
+    atomically, model.json last): a bad input, a corrupt --init or a kill before that save loses nothing.
+    Only the old TensorBoard logs go now (the new run's events would mix with them)."""
+    check_output_dir(out_dir)
     existing = [n for n in MODEL_FILES + ("history.json",) if (out_dir / n).exists()]
     if existing and not overwrite:
         raise UsageError(f"{out_dir} already holds a model ({', '.join(existing)}); pass --overwrite or "
-                              f"choose another --out")
-    for name in existing + ["dev_predictions.json", "dev_predictions.na_probs.json"]:
-        if (out_dir / name).exists():
-            os.remove(out_dir / name)
+                         f"choose another --out")
     if (out_dir / "logs").is_dir() and overwrite:
         import shutil
 
         shutil.rmtree(out_dir / "logs")
-    out_dir.mkdir(parents=True, exist_ok=True)
 
 
 def finetune(task: FinetuneTask | str, *, init: str, out_dir, data=None, config: FinetuneConfig = FinetuneConfig(),

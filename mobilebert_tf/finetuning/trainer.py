@@ -26,7 +26,7 @@ from mobilebert_tf.data import DataError
 from mobilebert_tf.errors import UsageError
 from mobilebert_tf.config import ConfigError
 from mobilebert_tf.finetuning.tasks import FinetuneTask, TaskData
-from mobilebert_tf.fileio import atomic_write_json
+from mobilebert_tf.fileio import atomic_write_json, path_errors
 
 __all__ = ["FinetuneConfig", "FinetuneResult", "WarmupLinearDecay", "make_optimizer", "task_loss", "train",
            "save_checkpoint", "MODEL_FILES"]
@@ -222,9 +222,12 @@ def save_checkpoint(model, out_dir, *, vocab_file: str | None, metadata: Mapping
         shutil.rmtree(staging)
     try:
         model.save_pretrained(staging, vocab_file=vocab_file, metadata=metadata)
-        for name in MODEL_FILES:
-            if (staging / name).exists():
-                os.replace(staging / name, out_dir / name)
+        with path_errors(out_dir):
+            for name in MODEL_FILES:
+                if (staging / name).exists():
+                    os.replace(staging / name, out_dir / name)
+                elif (out_dir / name).exists() and name != "model.json":
+                    os.remove(out_dir / name)  # an older model's file (e.g. its vocab.txt) must not mix in
     finally:
         shutil.rmtree(staging, ignore_errors=True)
 
@@ -355,6 +358,10 @@ def train(model, task: FinetuneTask, train_data: TaskData, dev_data: TaskData, c
             if out_path is not None:
                 save_checkpoint(model, out_path, vocab_file=vocab_file,
                                 metadata={**meta, "best_epoch": epoch, "best_step": step, "dev_metrics": result.metrics})
+                if len(history) == 1:  # an overwritten model's predictions must not pass for this run's
+                    for stale in ("dev_predictions.json", "dev_predictions.na_probs.json"):
+                        if (out_path / stale).exists():
+                            (out_path / stale).unlink()
                 write_predictions(result, str(out_path / "dev_predictions.json"))
         if out_path is not None:
             _write_json(out_path / "history.json", history)
