@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 import os
 import platform
+from mobilebert_tf.errors import UsageError
 from mobilebert_tf.argtypes import non_negative_int, positive_int
 
 HELP = "latency of .tflite models on the host or an Android phone"
@@ -42,9 +43,9 @@ def parse_threads(text: str) -> list[int]:
     try:
         threads = [int(t) for t in text.split(",") if t.strip()]
     except ValueError:
-        raise ValueError(f"--threads must be comma-separated integers, got {text!r}") from None
+        raise UsageError(f"--threads must be comma-separated integers, got {text!r}") from None
     if not threads or min(threads) < 1:
-        raise ValueError(f"--threads must be positive, got {text!r}")
+        raise UsageError(f"--threads must be positive, got {text!r}")
     return threads
 
 
@@ -66,7 +67,7 @@ def plot(rows, path: str, title: str) -> None:
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
     except ImportError:
-        raise ValueError("--plot needs matplotlib (pip install matplotlib)") from None
+        raise UsageError("--plot needs matplotlib (pip install matplotlib)") from None
     labels = [f"{os.path.basename(r['model'])}\n{r['threads']} thr" for r in rows]
     values = [r.get("p50_ms", r["mean_ms"]) for r in rows]
     fig, ax = plt.subplots(figsize=(max(6, len(rows) * 1.1), 4))
@@ -114,7 +115,7 @@ def run(args) -> int:
         d = rows[0]["device"]
         where = f"android: {d['manufacturer']} {d['model']} ({d['soc']}, Android {d['android']})"
     else:
-        raise ValueError(f"--device must be host, android or android:SERIAL, got {args.device!r}")
+        raise UsageError(f"--device must be host, android or android:SERIAL, got {args.device!r}")
     print(where)
     print(format_table(rows))
     if args.json:

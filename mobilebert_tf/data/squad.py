@@ -124,6 +124,8 @@ def read_squad(source, is_training: bool = False) -> list[SquadExample]:
         for p, paragraph in enumerate(_get(article, "paragraphs", f"data[{a}]", list, name)):
             where_p = f"data[{a}].paragraphs[{p}]"
             context = _get(paragraph, "context", where_p, str, name)
+            if not context.strip():
+                raise DataError(f"{name}: {where_p}.context is empty; a question needs a context to answer from")
             words, char_to_word = split_words(context)
             words = tuple(words)  # shared by the paragraph's questions
             for q, qa in enumerate(_get(paragraph, "qas", where_p, list, name)):
@@ -329,6 +331,8 @@ def convert_examples_to_features(examples, tokenizer, seq_len: int = 384, doc_st
 def features_to_arrays(features) -> dict[str, np.ndarray]:
     """Stacked model inputs: input_ids / input_mask / segment_ids [N, seq] int32, plus start_positions /
     end_positions [N] int32 when the features carry them."""
+    if not features:
+        raise DataError("no SQuAD features: no question with a non-empty context")
     out = {k: np.stack([getattr(f, k) for f in features]) for k in ("input_ids", "input_mask", "segment_ids")}
     if features and features[0].start_position is not None:
         out["start_positions"] = np.array([f.start_position for f in features], np.int32)
