@@ -121,6 +121,10 @@ def load_safetensors(path: str | os.PathLike) -> dict[str, np.ndarray]:
     path = os.fspath(path)
     if not os.path.isfile(path):
         raise CheckpointError(f"weights file not found: {path}")
+    try:
+        open(path, "rb").close()  # safetensors reports a permission error as "No such file or directory"
+    except OSError as e:
+        raise CheckpointError(f"{path}: cannot read the weights file: {e.strerror.lower()}") from e
     if os.path.getsize(path) < 8:
         raise CheckpointError(f"{path}: file is empty or truncated ({os.path.getsize(path)} bytes)")
     try:

@@ -96,7 +96,7 @@ class CheckpointKeeper:
         for candidate in candidates:
             try:
                 used = self._restore(model, state, candidate)
-            except (tf.errors.OpError, ValueError, AssertionError) as e:
+            except (tf.errors.OpError, ValueError, AssertionError, IndexError) as e:  # IndexError: short read
                 problems.append(f"{os.path.basename(candidate)}: {str(e).splitlines()[0][:200]}")
                 log(f"checkpoint {candidate} is damaged or truncated ({problems[-1]}); trying the one before")
                 continue
