@@ -224,8 +224,9 @@ def lock_dir(directory: str | os.PathLike, *, flag: str = "--out", clean: bool =
     """Hold an exclusive lock on ``directory`` (``fcntl.flock`` on ``DIR/.lock``) while writing into it.
 
     A second writer gets ``DirectoryInUseError("DIR is in use by PID n")`` at once. The lock goes with the
-    process (a killed run never leaves a stale lock). With ``clean``, leftovers of crashed writers are
-    removed once the lock is held.
+    process (a killed run never leaves a stale lock; its ``.lock`` file is reused); a normal exit removes the
+    lock file, and the folder too when this call created it and nothing was written. With ``clean``,
+    leftovers of crashed writers are removed once the lock is held.
 
     Args:
         directory: the run / model folder (created if missing, after checking it is writable).
@@ -242,13 +243,14 @@ def lock_dir(directory: str | os.PathLike, *, flag: str = "--out", clean: bool =
     """
     import fcntl
 
+    created = not os.path.isdir(directory)
     path = check_output_dir(directory, flag)
     lock_path = path / lock_name
-    try:
-        fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, FILE_MODE)
-    except OSError as e:
-        raise path_error(e, lock_path, "create the lock file") from e
-    try:
+    while True:
+        try:
+            fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, FILE_MODE)
+        except OSError as e:
+            raise path_error(e, lock_path, "create the lock file") from e
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -256,17 +258,31 @@ def lock_dir(directory: str | os.PathLike, *, flag: str = "--out", clean: bool =
                 holder = os.pread(fd, 32, 0).decode("ascii", "replace").strip() or "?"
             except OSError:
                 holder = "?"
+            os.close(fd)
             what = path if lock_name == LOCK_FILE else path / lock_name[1:-len(".lock")]
             raise DirectoryInUseError(f"{what} is in use by PID {holder} (another mobilebert run writes there); "
                                       f"wait for it or choose another {flag}") from None
+        try:
+            same = os.fstat(fd).st_ino == os.stat(lock_path).st_ino
+        except FileNotFoundError:
+            same = False
+        if same:
+            break
+        os.close(fd)  # the previous holder removed the file between our open and our lock: take the new one
+    try:
         os.ftruncate(fd, 0)
         os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
         if clean:
             clean_leftovers(path)
         yield path
     finally:
-        os.close(fd)  # closing releases the flock
-
+        # unlink while holding the lock (a waiting opener re-checks the inode), so nothing stays behind
+        with contextlib.suppress(OSError):
+            os.remove(lock_path)
+        os.close(fd)
+        if created:  # a run refused before writing anything leaves no empty folder
+            with contextlib.suppress(OSError):
+                path.rmdir()
 
 
 def atomic_copy(src: str | os.PathLike, dst: str | os.PathLike, *, mode: int = FILE_MODE) -> None:

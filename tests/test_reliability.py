@@ -203,12 +203,16 @@ def test_a_second_writer_is_refused_with_the_holders_pid(command, held_dirs, tmp
     assert rc == 1 and f"is in use by PID {pid}" in err and "Traceback" not in err, err
 
 
-def test_lock_is_released_with_the_process(tmp_path):
-    with lock_dir(tmp_path / "a"):
+def test_lock_is_released_and_leaves_nothing(tmp_path):
+    with lock_dir(tmp_path / "a") as d:
+        assert (d / ".lock").read_text().strip() == str(os.getpid())
+    assert not (tmp_path / "a").exists()  # created by the lock, nothing written: removed
+    (tmp_path / "b").mkdir()
+    with lock_dir(tmp_path / "b"):
+        (tmp_path / "b" / "x").write_text("x")
+    with lock_dir(tmp_path / "b"):  # not stale after a normal exit
         pass
-    with lock_dir(tmp_path / "a"):  # not stale after a normal exit
-        pass
-    assert (tmp_path / "a" / ".lock").read_text().strip() == str(os.getpid())
+    assert [p.name for p in (tmp_path / "b").iterdir()] == ["x"]
 
 
 # ----------------------------------------------------------------------------- finetune --overwrite
@@ -240,7 +244,7 @@ def test_overwrite_keeps_the_old_model_when_the_new_run_fails(tmp_path, capsys):
     (corrupt / "weights.safetensors").write_bytes(b"\x00" * 100)
     rc, err = _run_cli(common[:4] + [corrupt] + common[7:], capsys)
     assert rc == 1 and "weights.safetensors" in err
-    assert {p.name: p.read_bytes() for p in out.iterdir() if p.is_file() and p.name != ".lock"} == before
+    assert {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()} == before
 
 
 # ----------------------------------------------------------------------------- filesystem faults
@@ -273,7 +277,7 @@ def test_full_disk_is_one_message_and_leaves_nothing_behind(small_disk, capsys):
     rc, err = _run_cli(["create-pretraining-data", "--corpus", CORPUS, "--vocab", VOCAB, "--out", out,
                         "--dupe-factor", "10", "--seq-len", "64", "--no-progress"], capsys)
     assert rc == 1 and "no space left on device" in err and "Traceback" not in err, err
-    assert not [p for p in out.iterdir() if p.name != ".lock"]  # no .part-*.tmpPID, no manifest
+    assert not out.exists()  # no .part-*.tmpPID, no manifest, no empty folder
     # an atomic write (weights, model.json, .tflite): PathError naming the file, no temp file left
     from mobilebert_tf.weights import save_safetensors
 
@@ -282,7 +286,7 @@ def test_full_disk_is_one_message_and_leaves_nothing_behind(small_disk, capsys):
     assert e.value.errno == errno.ENOSPC and isinstance(e.value, MobileBertError)
     with pytest.raises(PathError, match="no space left"):
         atomic_write_bytes(small_disk / "m.tflite", b"\x00" * 200_000)
-    assert sorted(p.name for p in small_disk.iterdir()) == ["data"]
+    assert sorted(p.name for p in small_disk.iterdir()) == []
 
 
 def test_leftovers_are_cleaned_on_the_next_start(tmp_path):
@@ -298,7 +302,7 @@ def test_leftovers_are_cleaned_on_the_next_start(tmp_path):
     with lock_dir(run):  # every writing command starts so
         pass
     assert sorted(str(p.relative_to(run)) for p in run.rglob("*")) == \
-        [".lock", "checkpoints", "config.json", f"mine.tmp-{os.getpid()}"]
+        ["checkpoints", "config.json", f"mine.tmp-{os.getpid()}"]
     assert clean_leftovers(tmp_path / "missing") == []
 
 
