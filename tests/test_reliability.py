@@ -336,6 +336,36 @@ def test_unreadable_weights_name_the_file(tmp_path):
         proc.stdout + proc.stderr[-2000:]
 
 
+def test_unreadable_input_file_is_one_message(tmp_path):
+    """The CLI on a corpus it may not read (capabilities dropped as above): exit 1, the path, no traceback."""
+    if os.geteuid() != 0:
+        pytest.skip("runs as root (setpriv), under CI")
+    corpus = tmp_path / "corpus.txt"
+    corpus.write_text("Some text.\n")
+    corpus.chmod(0)
+    drop = "-dac_override,-dac_read_search"
+    proc = subprocess.run(["setpriv", f"--bounding-set={drop}", f"--inh-caps={drop}", sys.executable, "-m",
+                           "mobilebert_tf.cli", "create-pretraining-data", "--corpus", str(corpus), "--vocab",
+                           str(VOCAB), "--out", str(tmp_path / "out")], capture_output=True, text=True,
+                          env={**os.environ, "PYTHONPATH": str(REPO)}, timeout=120)
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr, proc.stderr[-2000:]
+    assert f"cannot access {corpus}: permission denied" in proc.stderr
+
+
+def test_predict_says_when_text_is_empty_or_truncated(tmp_path):
+    from mobilebert_tf.data import DataError
+    from mobilebert_tf.finetuning.prediction import Predictor
+
+    _tiny_model_dir(tmp_path / "m")
+    predictor = Predictor(tmp_path / "m")
+    for record in ({"text": "  "}, {"text": "fine", "text_b": ""}):
+        with pytest.raises(DataError, match="in:1: '(text|text_b)' is empty"):
+            predictor.predict_records([record], source="in")
+    long, short = predictor.predict_records([{"text": "word " * 300}, {"text": "a short one"}])
+    assert long["truncated"].startswith("302 tokens") and "128 used" in long["truncated"]
+    assert "truncated" not in short and set(short) == {"label", "probabilities"}
+
+
 # ----------------------------------------------------------------------------- resume
 def _keeper_run(tmp_path, steps):
     from mobilebert_tf.training.checkpointing import CheckpointKeeper, TrainState
@@ -362,6 +392,13 @@ def test_truncated_latest_checkpoint_falls_back_to_the_previous_one(tmp_path):
     used = keeper.restore_model_and_state(model, state, log=said.append)
     assert used.endswith("ckpt-1") and float(model.w[0, 0]) == 1.0 and state.as_dict()["global_step"] == 1
     assert "ckpt-2 is damaged or truncated" in said[0] and "resuming from the previous checkpoint" in said[-1]
+
+
+def test_checkpoint_save_on_a_full_disk_names_the_folder(small_disk):
+    with pytest.raises(PathError, match=r"cannot save a checkpoint in .*checkpoints: no space left on device"):
+        _keeper_run(small_disk, 1)  # 256 KiB of weights on a 64 KiB disk
+    removed = clean_leftovers(small_disk)  # what the next run's lock_dir does first
+    assert not [p for p in small_disk.rglob("*") if "_temp" in p.name or ".tmp" in p.name], removed
 
 
 def test_resume_truncates_metrics_to_the_checkpoint_step(tmp_path, capsys):
