@@ -4,8 +4,9 @@ from __future__ import annotations
 import json
 import os
 import platform
-from mobilebert_tf.errors import UsageError
+
 from mobilebert_tf.argtypes import non_negative_int, positive_int
+from mobilebert_tf.errors import UsageError
 
 HELP = "latency of .tflite models on the host or an Android phone"
 

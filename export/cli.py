@@ -3,8 +3,9 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from mobilebert_tf.fileio import check_output_file, lock_dir
+
 from mobilebert_tf.argtypes import int_range, non_negative_int, positive_int, probability
+from mobilebert_tf.fileio import check_output_file, lock_dir
 
 HELP = "export a model to TFLite"
 

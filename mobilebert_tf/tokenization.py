@@ -253,8 +253,8 @@ class BertTokenizer:
         if isinstance(texts, (str, bytes)):
             raise TypeError("encode() takes a list of strings; wrap a single text as [text]")
         texts = list(texts)
-        for i, text in enumerate(texts):
-            check_text(text, f"text {i + 1}")
+        for i, item in enumerate(texts):
+            check_text(item, f"text {i + 1}")
         out: list[list[int]] = []
         for start in range(0, len(texts), _CHUNK):
             chunk = texts[start:start + _CHUNK]

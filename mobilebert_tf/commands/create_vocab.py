@@ -3,9 +3,10 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+
 from mobilebert_tf.argtypes import positive_int
-from mobilebert_tf.fileio import atomic_write_text
 from mobilebert_tf.errors import UsageError
+from mobilebert_tf.fileio import atomic_write_text
 
 HELP = "learn a WordPiece vocab from text files"
 

@@ -5,7 +5,9 @@ from __future__ import annotations
 import contextlib
 import json
 import sys
-from mobilebert_tf.argtypes import int_range, non_negative_float, non_negative_int, positive_float, positive_int, probability
+
+from mobilebert_tf.argtypes import (int_range, non_negative_float, non_negative_int, positive_float, positive_int,
+                                    probability)
 from mobilebert_tf.fileio import lock_dir
 
 HELP = "fine-tune on a GLUE task or SQuAD, keeping the best dev checkpoint"

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import json
 import sys
+
 from mobilebert_tf.argtypes import positive_int
-from mobilebert_tf.fileio import atomic_write_text
 from mobilebert_tf.errors import UsageError
+from mobilebert_tf.fileio import atomic_write_text
 
 HELP = "classify text or answer questions with a fine-tuned model (JSON lines out)"
 

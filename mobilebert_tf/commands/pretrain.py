@@ -7,8 +7,9 @@ from __future__ import annotations
 
 import dataclasses
 import os
-from mobilebert_tf.fileio import lock_dir
+
 from mobilebert_tf.argtypes import non_negative_float, non_negative_int, positive_float, positive_int
+from mobilebert_tf.fileio import lock_dir
 
 HELP = "pre-train a model on MLM + NSP data with LAMB"
 

@@ -41,8 +41,8 @@ from typing import Iterable, Sequence
 
 import numpy as np
 
-from mobilebert_tf.errors import UsageError
 from mobilebert_tf.data import DataError
+from mobilebert_tf.errors import UsageError
 from mobilebert_tf.fileio import atomic_write_json, path_errors
 
 MANIFEST_NAME = "manifest.json"

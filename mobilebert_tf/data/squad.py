@@ -16,8 +16,8 @@ from pathlib import Path
 
 import numpy as np
 
-from mobilebert_tf.errors import UsageError
 from mobilebert_tf.data import DataError
+from mobilebert_tf.errors import UsageError
 
 __all__ = ["SquadExample", "SquadFeature", "load_json", "read_squad", "convert_examples_to_features",
            "features_to_arrays", "postprocess_predictions", "split_words", "get_final_text"]

@@ -14,8 +14,8 @@ from typing import Any
 import numpy as np
 
 from mobilebert_tf.data import DataError
-from mobilebert_tf.finetuning.tasks import FinetuneTask, TaskData
 from mobilebert_tf.fileio import atomic_write_json
+from mobilebert_tf.finetuning.tasks import FinetuneTask, TaskData
 
 __all__ = ["EvalResult", "predict_logits", "evaluate_task", "score_predictions", "write_predictions",
            "na_prob_path"]

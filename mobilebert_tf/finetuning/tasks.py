@@ -14,10 +14,10 @@ from typing import Any
 
 import numpy as np
 
-from mobilebert_tf.errors import UsageError
 from mobilebert_tf.data import DataError
 from mobilebert_tf.data.glue import TASKS as GLUE_TASKS
 from mobilebert_tf.data.glue import GlueTask, get_task, read_glue
+from mobilebert_tf.errors import UsageError
 
 __all__ = ["FinetuneTask", "TaskData", "TASK_NAMES", "get_finetune_task", "load_glue_split", "load_squad_split",
            "resolve_squad_file", "squad_subset", "describe", "KINDS"]

@@ -22,11 +22,11 @@ from typing import Any, Callable, Mapping
 
 import numpy as np
 
+from mobilebert_tf.config import ConfigError
 from mobilebert_tf.data import DataError
 from mobilebert_tf.errors import UsageError
-from mobilebert_tf.config import ConfigError
-from mobilebert_tf.finetuning.tasks import FinetuneTask, TaskData
 from mobilebert_tf.fileio import atomic_write_json, path_errors
+from mobilebert_tf.finetuning.tasks import FinetuneTask, TaskData
 
 __all__ = ["FinetuneConfig", "FinetuneResult", "WarmupLinearDecay", "make_optimizer", "task_loss", "train",
            "save_checkpoint", "MODEL_FILES"]
