@@ -24,7 +24,7 @@ import numpy as np
 
 from mobilebert_tf.config import ConfigError
 from mobilebert_tf.data import DataError
-from mobilebert_tf.errors import UsageError
+from mobilebert_tf.errors import MobileBertError, UsageError
 from mobilebert_tf.fileio import atomic_write_json, path_errors
 from mobilebert_tf.finetuning.tasks import FinetuneTask, TaskData
 
@@ -199,6 +199,10 @@ def task_loss(kind: str, outputs: Mapping, targets: Mapping):
     raise ValueError(f"unknown task kind {kind!r}")
 
 
+class DivergedError(MobileBertError, FloatingPointError):
+    """The training loss became NaN or infinite (a learning rate too high): the message says so."""
+
+
 def _sparse_ce(labels, logits):
     import tensorflow as tf
 
@@ -325,7 +329,7 @@ def train(model, task: FinetuneTask, train_data: TaskData, dev_data: TaskData, c
             targets = {k: v[idx] for k, v in train_data.targets.items()}
             loss = float(train_step(inputs, targets))
             if not math.isfinite(loss):
-                raise FloatingPointError(f"loss became {loss} at step {step + 1}; lower --lr")
+                raise DivergedError(f"loss became {loss} at step {step + 1}; lower --lr")
             losses.append(loss)
             lr = schedule.value(step)
             step += 1
