@@ -164,19 +164,21 @@ def check_output_dir(path: str | os.PathLike, flag: str = "--out") -> Path:
 
 
 def check_output_file(path: str | os.PathLike, flag: str = "--out") -> Path:
-    """Check that the file ``path`` can be written (its folder exists or can be made, is writable, and
-    ``path`` is not a folder) before any slow work.
+    """Check that ``path`` names a file, not an existing folder; its folder is checked (and created) by
+    :func:`lock_dir` on ``path.parent``, which the writer holds while it works.
 
     Returns:
         ``Path(path)``.
 
     Example:
-        >>> check_output_file("model.tflite")
+        >>> with lock_dir(check_output_file("out/m.tflite").parent, lock_name=".m.tflite.lock"):
+        ...     export(...)
     """
     path = Path(path)
     if path.is_dir():
         raise PathError(f"{flag} {path} is a directory; give a file name")
-    check_output_dir(path.parent if str(path.parent) else Path("."), flag=f"{flag} {path}: the")
+    if path.parent.exists() and not path.parent.is_dir():
+        raise PathError(f"{flag} {path}: {path.parent} is a file, not a folder")
     return path
 
 
@@ -243,7 +245,12 @@ def lock_dir(directory: str | os.PathLike, *, flag: str = "--out", clean: bool =
     """
     import fcntl
 
-    created = not os.path.isdir(directory)
+    top_created = Path(directory).absolute()  # the outermost folder this call creates (None: all exist)
+    if top_created.exists():
+        top_created = None
+    else:
+        while not top_created.parent.exists():
+            top_created = top_created.parent
     path = check_output_dir(directory, flag)
     lock_path = path / lock_name
     while True:
@@ -280,9 +287,14 @@ def lock_dir(directory: str | os.PathLike, *, flag: str = "--out", clean: bool =
         with contextlib.suppress(OSError):
             os.remove(lock_path)
         os.close(fd)
-        if created:  # a run refused before writing anything leaves no empty folder
+        if top_created is not None:  # a run refused before writing anything leaves no empty folders
+            folder = path.absolute()
             with contextlib.suppress(OSError):
-                path.rmdir()
+                while True:
+                    folder.rmdir()  # fails (and stops) at the first folder that holds something
+                    if folder == top_created:
+                        break
+                    folder = folder.parent
 
 
 def atomic_copy(src: str | os.PathLike, dst: str | os.PathLike, *, mode: int = FILE_MODE) -> None:

@@ -207,6 +207,9 @@ def test_lock_is_released_and_leaves_nothing(tmp_path):
     with lock_dir(tmp_path / "a") as d:
         assert (d / ".lock").read_text().strip() == str(os.getpid())
     assert not (tmp_path / "a").exists()  # created by the lock, nothing written: removed
+    with lock_dir(tmp_path / "c" / "d" / "e"):
+        pass
+    assert not (tmp_path / "c").exists()  # every folder it created
     (tmp_path / "b").mkdir()
     with lock_dir(tmp_path / "b"):
         (tmp_path / "b" / "x").write_text("x")
