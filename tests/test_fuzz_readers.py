@@ -17,7 +17,7 @@ from mobilebert_tf.config import ConfigError, MobileBertConfig
 from mobilebert_tf.data import DataError, squad
 from mobilebert_tf.data.glue import read_glue
 from mobilebert_tf.tokenization import BertTokenizer, TokenizerError
-from tests.conftest import VOCAB
+from conftest import VOCAB
 
 FAST = settings(max_examples=60, deadline=None, derandomize=True,
                 suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])

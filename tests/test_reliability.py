@@ -23,7 +23,7 @@ from mobilebert_tf import cli
 from mobilebert_tf.config import ConfigError, MobileBertConfig
 from mobilebert_tf.errors import MobileBertError, PathError
 from mobilebert_tf.fileio import atomic_write_bytes, clean_leftovers, lock_dir
-from tests.conftest import GLUE, VOCAB
+from conftest import GLUE, VOCAB
 
 REPO = Path(__file__).resolve().parents[1]
 CORPUS = VOCAB.parents[1] / "corpus" / "bert_sample_text.txt"
