@@ -15,11 +15,13 @@ import shutil
 import subprocess
 from dataclasses import dataclass
 
+from mobilebert_tf.errors import MobileBertError
+
 REMOTE_DIR = "/data/local/tmp"
 APK_ACTIVITY = "org.tensorflow.lite.benchmark/.BenchmarkModelActivity"
 
 
-class DeviceError(RuntimeError):
+class DeviceError(MobileBertError, RuntimeError):
     """No adb, no device, or the device run failed. The CLI exits with code 2."""
 
 

@@ -5,21 +5,24 @@ import json
 import os
 import platform
 
+from mobilebert_tf.argtypes import non_negative_int, positive_int
+from mobilebert_tf.errors import UsageError
+
 HELP = "latency of .tflite models on the host or an Android phone"
 
 
 def configure(parser):
     parser.add_argument("models", nargs="+", help=".tflite files")
     parser.add_argument("--threads", default="2", help="comma-separated thread counts (default: %(default)s)")
-    parser.add_argument("--runs", type=int, default=50)
-    parser.add_argument("--warmup", type=int, default=5)
+    parser.add_argument("--runs", type=positive_int, default=50)
+    parser.add_argument("--warmup", type=non_negative_int, default=5)
     parser.add_argument("--device", default="host", help="host | android | android:SERIAL")
     parser.add_argument("--benchmark-binary", help="TFLite benchmark_model for the phone (android)")
     parser.add_argument("--apk", action="store_true", help="use the benchmark APK (am start + logcat) instead")
     parser.add_argument("--taskset", help="CPU mask for the phone run, e.g. f0 (big cores)")
     parser.add_argument("--use-gpu", action="store_true")
     parser.add_argument("--use-nnapi", action="store_true")
-    parser.add_argument("--examples", type=int, default=8, help="real examples cycled as inputs (host)")
+    parser.add_argument("--examples", type=positive_int, default=8, help="real examples cycled as inputs (host)")
     parser.add_argument("--data", help="shared data folder (default: ../shared/data)")
     parser.add_argument("--json", help="write results as JSON")
     parser.add_argument("--plot", help="write a p50 bar chart (PNG)")
@@ -41,9 +44,9 @@ def parse_threads(text: str) -> list[int]:
     try:
         threads = [int(t) for t in text.split(",") if t.strip()]
     except ValueError:
-        raise ValueError(f"--threads must be comma-separated integers, got {text!r}") from None
+        raise UsageError(f"--threads must be comma-separated integers, got {text!r}") from None
     if not threads or min(threads) < 1:
-        raise ValueError(f"--threads must be positive, got {text!r}")
+        raise UsageError(f"--threads must be positive, got {text!r}")
     return threads
 
 
@@ -65,7 +68,7 @@ def plot(rows, path: str, title: str) -> None:
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
     except ImportError:
-        raise ValueError("--plot needs matplotlib (pip install matplotlib)") from None
+        raise UsageError("--plot needs matplotlib (pip install matplotlib)") from None
     labels = [f"{os.path.basename(r['model'])}\n{r['threads']} thr" for r in rows]
     values = [r.get("p50_ms", r["mean_ms"]) for r in rows]
     fig, ax = plt.subplots(figsize=(max(6, len(rows) * 1.1), 4))
@@ -113,7 +116,7 @@ def run(args) -> int:
         d = rows[0]["device"]
         where = f"android: {d['manufacturer']} {d['model']} ({d['soc']}, Android {d['android']})"
     else:
-        raise ValueError(f"--device must be host, android or android:SERIAL, got {args.device!r}")
+        raise UsageError(f"--device must be host, android or android:SERIAL, got {args.device!r}")
     print(where)
     print(format_table(rows))
     if args.json:

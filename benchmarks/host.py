@@ -36,7 +36,9 @@ def measure_tflite(model_path: str, inputs: list[dict[str, np.ndarray]], threads
     with tempfile.TemporaryDirectory(prefix="mobilebert-bench-") as tmp:
         npz = os.path.join(tmp, "inputs.npz")
         np.savez(npz, **{f"{i}__{k}": v for i, row in enumerate(inputs) for k, v in row.items()})
-        cmd = [sys.executable, "-m", "benchmarks.host_worker", model_path, npz, str(threads), str(runs), str(warmup)]
+        # absolute: the worker runs in the repository root, where a relative path names another file (or none)
+        cmd = [sys.executable, "-m", "benchmarks.host_worker", os.path.abspath(model_path), npz, str(threads),
+               str(runs), str(warmup)]
         env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
         proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env,
                               cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))))

@@ -4,6 +4,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from mobilebert_tf.argtypes import int_range, non_negative_int, positive_int, probability
+from mobilebert_tf.fileio import check_output_file, lock_dir
+
 HELP = "export a model to TFLite"
 
 
@@ -16,28 +19,28 @@ def configure(parser):
     src.add_argument("--model", help="a model directory (save_pretrained / finetune output)")
     src.add_argument("--preset", choices=list(PRESETS), help="a preset, with --random-init (latency work)")
     parser.add_argument("--random-init", action="store_true", help="random weights for --preset")
-    parser.add_argument("--seed", type=int, default=0, help="seed of the random init (default: %(default)s)")
+    parser.add_argument("--seed", type=non_negative_int, default=0, help="seed of the random init (default: %(default)s)")
     parser.add_argument("--override", action="append", metavar="KEY=VALUE",
                         help="config field for --preset, repeatable (e.g. num_hidden_layers=12)")
     parser.add_argument("--task", choices=TASKS, help="default: the model directory's task (qa for --preset)")
-    parser.add_argument("--seq-len", type=_seq_len, help="tokens, or 'dynamic' (classifier/encoder: inputs [1, -1] run "
-                        "at each text's length, at most the position table less one); default: 128 for classifier/encoder, "
-                        "384 for qa")
+    parser.add_argument("--seq-len", type=_seq_len, help="tokens (at least 3), or 'dynamic' (classifier/encoder: inputs "
+                        "[1, -1] run at each text's length, at most the position table less one); default: 128 for "
+                        "classifier/encoder, 384 for qa")
     parser.add_argument("--quantize", choices=QUANTIZE_MODES, default="none")
     parser.add_argument("--per-channel", action="store_true",
                         help="dynamic/int8/qat: per-channel weight scales (default per tensor; per channel adds "
                              "about 1 MB (dynamic) or 2 MB (int8) to full-size MobileBERT)")
     parser.add_argument("--out", required=True, help="output .tflite path")
-    parser.add_argument("--num-labels", type=int, default=2, help="classifier outputs for --preset (default 2)")
+    parser.add_argument("--num-labels", type=positive_int, default=2, help="classifier outputs for --preset (default 2)")
     parser.add_argument("--labels", help="comma-separated class names (default: the model's, else 0..n-1)")
     parser.add_argument("--vocab", help="vocab.txt (default: the model directory's, else the BERT uncased vocab)")
     parser.add_argument("--data", default=str(default_data_dir()), help="shared data folder (default: %(default)s)")
     parser.add_argument("--calibration-data", help="int8 calibration inputs: .txt lines, GLUE .tsv or SQuAD .json "
                                                     "(default: the task's train file)")
-    parser.add_argument("--calibration-examples", type=int, default=100)
+    parser.add_argument("--calibration-examples", type=positive_int, default=100)
     parser.add_argument("--gate-data", help="accuracy-gate inputs (default: SST-2 dev, or SQuAD dev for qa)")
-    parser.add_argument("--gate-examples", type=int, default=100)
-    parser.add_argument("--threshold", type=float, help="minimum agreement (default 0.99; 0.97 for int8/qat)")
+    parser.add_argument("--gate-examples", type=positive_int, default=100)
+    parser.add_argument("--threshold", type=probability, help="minimum agreement (default 0.99; 0.97 for int8/qat)")
     parser.add_argument("--allow-accuracy-drop", action="store_true", help="write the model even below threshold")
     parser.add_argument("--no-metadata", action="store_true", help="no Task Library metadata / associated files")
     parser.add_argument("--android-assets", metavar="DIR", help="after a successful export, copy the .tflite into DIR "
@@ -49,16 +52,18 @@ def configure(parser):
 def _seq_len(text):
     import argparse
 
-    from export.exporter import parse_seq_len
+    from export.exporter import DYNAMIC, parse_seq_len
 
     try:
-        return parse_seq_len(text)
+        value = parse_seq_len(text)
     except ValueError as e:
         raise argparse.ArgumentTypeError(str(e)) from None
+    return value if value == DYNAMIC else int_range(3)(text)
 
 
 def load_for_export(args):
-    """(model, task, vocab_file, labels, description) from --model or --preset."""
+    """(model, task, vocab_file, labels, description) from --model or --preset; sets ``args.glue_task`` to the
+    model directory's fine-tuning task (its calibration and gate data)."""
     import tf_keras as keras
 
     from export import ExportError
@@ -95,6 +100,7 @@ def load_for_export(args):
     cls = MODEL_CLASSES.get(info.get("model_class", "MobileBertForPreTraining"), MODEL_CLASSES["MobileBertForPreTraining"])
     model = cls.from_pretrained(path)
     labels = args.labels.split(",") if args.labels else info.get("labels")
+    args.glue_task = info.get("task") if isinstance(info.get("task"), str) else None
     if args.seq_len is None and info.get("seq_len") and task == saved_task:
         args.seq_len = int(info["seq_len"])  # the length it was fine-tuned at
     vocab = args.vocab or (str(path / "vocab.txt") if (path / "vocab.txt").is_file() else str(bert_vocab(args.data)))
@@ -102,6 +108,12 @@ def load_for_export(args):
 
 
 def run(args) -> int:
+    out = check_output_file(args.out)  # a folder, or an unwritable place, fails now, not after the conversion
+    with lock_dir(out.parent, lock_name=f".{out.name}.lock", clean=False):  # one writer per output file
+        return _run(args)
+
+
+def _run(args) -> int:
     from export import ExportError
     from export.exporter import export_tflite
     from mobilebert_tf.tokenization import BertTokenizer
@@ -125,7 +137,8 @@ def run(args) -> int:
                            calibration_examples=args.calibration_examples, gate_file=args.gate_data,
                            gate_examples=args.gate_examples, threshold=args.threshold,
                            allow_accuracy_drop=args.allow_accuracy_drop, with_metadata=not args.no_metadata,
-                           description=description, per_channel=args.per_channel)
+                           description=description, per_channel=args.per_channel,
+                           glue_task=getattr(args, "glue_task", None))
     r = result.report
     length = f"dynamic <= {r['max_seq_len']}" if r["seq_len"] == "dynamic" else result.seq_len
     print(f"wrote {result.path} ({result.size_bytes / 1e6:.1f} MB, {task}, seq {length}, {args.quantize})")

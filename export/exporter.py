@@ -23,6 +23,8 @@ from export import metadata as md
 from export.tflite_io import (SeqSpec, check_tflite_bytes, make_interpreter, non_builtin_ops, op_names,
                               with_max_seq_len)
 
+from mobilebert_tf.fileio import atomic_write_bytes
+
 TASKS = ("encoder", "classifier", "qa")
 QUANTIZE_MODES = ("none", "fp16", "dynamic", "int8", "int8-mixed", "qat")
 CALIBRATED_MODES = ("int8", "int8-mixed", "qat")  # need a representative dataset
@@ -308,17 +310,55 @@ def run_tflite(interpreter, inputs: dict[str, np.ndarray], spec: SeqSpec | None 
     return {k: np.asarray(v) for k, v in runner(**inputs).items()}
 
 
+# The type most large constant tensors (weights) must have after each export mode.
+EXPECTED_WEIGHT_TYPE = {"fp16": "FLOAT16", "dynamic": "INT8", "int8": "INT8", "int8-mixed": "INT8", "qat": "INT8"}
+
+
+def weight_types(data: bytes, min_elements: int = 1024) -> dict[str, int]:
+    """Elements of the large constant tensors (weights, >= ``min_elements``) of subgraph 0, by tensor type."""
+    from tensorflow.lite.python import schema_py_generated as schema
+
+    type_names = {v: k for k, v in vars(schema.TensorType).items() if not k.startswith("_")}
+    model = schema.Model.GetRootAsModel(data, 0)
+    sg = model.Subgraphs(0)
+    out: dict[str, int] = {}
+    for i in range(sg.TensorsLength()):
+        t = sg.Tensors(i)
+        buffer = model.Buffers(t.Buffer()) if t.Buffer() > 0 else None
+        if buffer is None or (buffer.DataLength() == 0 and buffer.Size() == 0):
+            continue  # not a constant
+        n = int(np.prod(t.ShapeAsNumpy())) if t.ShapeLength() else 1
+        if n >= min_elements:
+            name = type_names.get(t.Type(), str(t.Type()))
+            out[name] = out.get(name, 0) + n
+    return out
+
+
+def check_precision(data: bytes, quantize: str) -> dict[str, int]:
+    """ExportError unless most weight elements of the converted model have the type ``quantize`` asks for
+    (a float32 model must never pass for an int8 one, e.g. after a calibration that saw no examples).
+
+    Returns:
+        :func:`weight_types` of the model.
+
+    Example:
+        >>> check_precision(data, "int8")
+        {'INT8': 24581120, 'INT32': 4096}
+    """
+    types = weight_types(data)
+    expected = EXPECTED_WEIGHT_TYPE.get(quantize)
+    total = sum(types.values())
+    if expected is not None and total and types.get(expected, 0) < 0.5 * total:
+        shown = ", ".join(f"{k} {v:,}" for k, v in sorted(types.items(), key=lambda kv: -kv[1]))
+        raise ExportError(f"--quantize {quantize} produced a model whose weights are not {expected} "
+                          f"(weight elements by type: {shown}); refusing to write it")
+    return types
+
+
 def write_atomic(path: str | os.PathLike, data: bytes) -> None:
     path = os.fspath(path)
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    tmp = f"{path}.tmp-{os.getpid()}"
-    try:
-        with open(tmp, "wb") as f:
-            f.write(data)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
+    atomic_write_bytes(path, data)
 
 
 def export_tflite(model, task: str, out: str | os.PathLike, *, seq_len: int | None = None, quantize: str = "none",
@@ -326,10 +366,12 @@ def export_tflite(model, task: str, out: str | os.PathLike, *, seq_len: int | No
                   data_dir=None, calibration_file=None, calibration_examples: int = 100, gate_file=None,
                   gate_examples: int = 100, threshold: float | None = None, allow_accuracy_drop: bool = False,
                   with_metadata: bool = True, description: str = "MobileBERT", progress: bool = True,
-                  per_channel: bool = False) -> ExportedModel:
+                  per_channel: bool = False, glue_task: str | None = None) -> ExportedModel:
     """Convert ``model`` for ``task`` and write ``out``; run the accuracy gate and write
     ``<out>.report.json``. A model that fails the gate is written to ``<stem>.rejected.tflite``
-    instead (and ExportError is raised) unless ``allow_accuracy_drop``."""
+    instead (and ExportError is raised) unless ``allow_accuracy_drop``. ``glue_task`` (the fine-tuned model's
+    task, e.g. "rte"): calibrate and gate on that task's data instead of SST-2. The result must have the
+    precision asked for (:func:`check_precision`), else ExportError."""
     from export import accuracy, task_data
 
     if task not in TASKS:
@@ -363,7 +405,7 @@ def export_tflite(model, task: str, out: str | os.PathLike, *, seq_len: int | No
 
     # dynamic: examples are packed at max_len + 1 so that one too long shows (check_fits), run unpadded
     pack_len = max_len + 1 if dynamic else seq_len
-    gate = task_data.gate_inputs(task, tokenizer, data_dir, gate_examples, pack_len, gate_file)
+    gate = task_data.gate_inputs(task, tokenizer, data_dir, gate_examples, pack_len, gate_file, glue_task=glue_task)
     if dynamic:  # before the (slow) conversion
         gate.check_fits(max_len)
     module = ServingModule(model, task, None if dynamic else seq_len, position_lookup=quantize == "dynamic")
@@ -371,7 +413,7 @@ def export_tflite(model, task: str, out: str | os.PathLike, *, seq_len: int | No
     if quantize in CALIBRATED_MODES:
         # calibration (ranges only) may cut a long text at max_len; the gate may not
         calib = task_data.calibration_inputs(task, tokenizer, data_dir, calibration_examples,
-                                             max_len if dynamic else seq_len, calibration_file)
+                                             max_len if dynamic else seq_len, calibration_file, glue_task=glue_task)
 
         def representative():
             for i in range(len(calib)):  # dynamic: calibrated at the real lengths the model will see
@@ -379,6 +421,7 @@ def export_tflite(model, task: str, out: str | os.PathLike, *, seq_len: int | No
                 yield {"ids": b["input_ids"], "mask": b["input_mask"], "segment_ids": b["segment_ids"]}
 
     data = convert(module, quantize, representative, per_channel=per_channel)
+    check_precision(data, quantize)
     data, inputs, outputs = rename_io(data)
     if dynamic:
         data = with_max_seq_len(data, max_len)

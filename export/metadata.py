@@ -23,6 +23,8 @@ import flatbuffers
 from flatbuffers import number_types as N
 from flatbuffers.table import Table
 
+from export import ExportError
+
 METADATA_NAME = "TFLITE_METADATA"
 FILE_IDENTIFIER = b"M001"
 # BertTokenizerOptions came with metadata parser version 1.1.0 (the populator's computed minimum).
@@ -225,18 +227,28 @@ def attach(model_bytes: bytes, info: ModelInfo, files: dict[str, bytes]) -> byte
     return out.getvalue()
 
 
-def read(model_bytes: bytes) -> tuple[ModelInfo | None, dict[str, bytes]]:
-    """Metadata and associated files of a .tflite (``(None, {})`` when it has none)."""
+def read(model_bytes: bytes, source: str = "model") -> tuple[ModelInfo | None, dict[str, bytes]]:
+    """Metadata and associated files of a .tflite (``(None, {})`` when it has none).
+
+    Raises ExportError naming ``source`` when the metadata flatbuffer or the appended zip of associated files
+    is damaged (these bytes come from a file on disk: any parse failure is the file's, not ours).
+    """
     from tensorflow.lite.python import schema_py_generated as schema
 
-    model = schema.Model.GetRootAsModel(model_bytes, 0)
-    info = None
-    for i in range(model.MetadataLength()):
-        m = model.Metadata(i)
-        if m.Name().decode() == METADATA_NAME:
-            info = parse_metadata(model.Buffers(m.Buffer()).DataAsNumpy().tobytes())
+    try:
+        model = schema.Model.GetRootAsModel(model_bytes, 0)
+        info = None
+        for i in range(model.MetadataLength()):
+            m = model.Metadata(i)
+            if m.Name().decode() == METADATA_NAME:
+                info = parse_metadata(model.Buffers(m.Buffer()).DataAsNumpy().tobytes())
+    except Exception as e:  # struct/Index/Unicode/Attribute errors of a damaged flatbuffer
+        raise ExportError(f"{source}: damaged TFLite metadata ({type(e).__name__}: {e})") from e
     files = {}
-    if zipfile.is_zipfile(io.BytesIO(model_bytes)):
-        with zipfile.ZipFile(io.BytesIO(model_bytes)) as zf:
-            files = {n: zf.read(n) for n in zf.namelist()}
+    try:
+        if zipfile.is_zipfile(io.BytesIO(model_bytes)):
+            with zipfile.ZipFile(io.BytesIO(model_bytes)) as zf:
+                files = {n: zf.read(n) for n in zf.namelist()}
+    except Exception as e:  # BadZipFile, zlib.error, EOFError, NotImplementedError (unknown compression), ...
+        raise ExportError(f"{source}: damaged associated-files zip in the .tflite ({type(e).__name__}: {e})") from e
     return info, files

@@ -72,6 +72,38 @@ def sst2_inputs(tokenizer, data_dir, split: str, n: int, seq_len: int) -> TaskIn
                        labels=[e.label for e in examples])
 
 
+def glue_inputs(tokenizer, data_dir, task_name: str, split: str, n: int, seq_len: int) -> TaskInputs:
+    """The first ``n`` examples of GLUE ``task_name``'s ``split`` (sentence pairs packed as pairs), with class
+    labels for classification tasks: a model is gated and calibrated on its own task's data.
+
+    Example:
+        >>> glue_inputs(tokenizer, "data", "rte", "dev", 100, 128).source
+    """
+    from mobilebert_tf.data.glue import get_task, read_glue, resolve_glue_file
+
+    task = get_task(task_name)
+    path = resolve_glue_file(task, Path(data_dir) / "glue", split)
+    examples = read_glue(task, path, split)[:n]
+    if not examples:
+        raise DataError(f"{path}: no examples")
+    labels = [e.label for e in examples] if task.labels and all(isinstance(e.label, int) for e in examples) else None
+    texts_b = [e.text_b for e in examples] if task.text_b else None
+    return _pack_texts(tokenizer, [e.text_a for e in examples], texts_b, seq_len,
+                       f"{path} ({task.name} {split}, first {len(examples)})", labels=labels)
+
+
+def _own_task(glue_task: str | None) -> str | None:
+    """``glue_task`` when it names a GLUE task (the fine-tuned model's model.json "task"), else None."""
+    from mobilebert_tf.data.glue import get_task
+
+    if not glue_task:
+        return None
+    try:
+        return get_task(glue_task).name
+    except DataError:
+        return None
+
+
 def squad_inputs(tokenizer, source, n: int, seq_len: int, skip_articles: int = 0) -> TaskInputs:
     from mobilebert_tf.data import squad
 
@@ -117,7 +149,10 @@ def file_inputs(tokenizer, path, n: int, seq_len: int) -> TaskInputs:
     return _pack_texts(tokenizer, lines, None, seq_len, str(path))
 
 
-def gate_inputs(task: str, tokenizer, data_dir, n: int, seq_len: int, gate_file=None) -> TaskInputs:
+def gate_inputs(task: str, tokenizer, data_dir, n: int, seq_len: int, gate_file=None,
+                glue_task: str | None = None) -> TaskInputs:
+    """Accuracy-gate inputs: ``gate_file``, else the model's own GLUE task dev set (``glue_task``, e.g. RTE
+    sentence pairs), else SST-2 dev (classifier / encoder) or the first SQuAD dev articles (qa)."""
     if gate_file is not None:
         inputs = file_inputs(tokenizer, gate_file, n, seq_len)
         if task == "qa" and inputs.squad_features is None:
@@ -126,14 +161,19 @@ def gate_inputs(task: str, tokenizer, data_dir, n: int, seq_len: int, gate_file=
     if task == "qa":
         return squad_inputs(tokenizer, require(Path(data_dir) / "squad" / "dev-v1.1-first2articles.json",
                                                "SQuAD data"), n, seq_len)
+    if _own_task(glue_task):
+        return glue_inputs(tokenizer, data_dir, _own_task(glue_task), "dev", n, seq_len)
     return sst2_inputs(tokenizer, data_dir, "dev", n, seq_len)
 
 
-def calibration_inputs(task: str, tokenizer, data_dir, n: int, seq_len: int, calibration_file=None) -> TaskInputs:
+def calibration_inputs(task: str, tokenizer, data_dir, n: int, seq_len: int, calibration_file=None,
+                       glue_task: str | None = None) -> TaskInputs:
     if calibration_file is not None:
         return file_inputs(tokenizer, calibration_file, n, seq_len)
     if task == "qa":
         # articles 3.. of the dev set: disjoint from the gate's first two articles
         return squad_inputs(tokenizer, require(Path(data_dir) / "squad" / "dev-v1.1.json.zip", "SQuAD data"),
                             n, seq_len, skip_articles=2)
+    if _own_task(glue_task):
+        return glue_inputs(tokenizer, data_dir, _own_task(glue_task), "train", n, seq_len)
     return sst2_inputs(tokenizer, data_dir, "train", n, seq_len)

@@ -7,6 +7,8 @@ import importlib
 import os
 import sys
 
+from mobilebert_tf.errors import USER_OS_ERRNOS, MobileBertError, path_error
+
 # name -> (module, one-line help). Modules define configure(parser) and run(args) -> exit code.
 COMMANDS: dict[str, tuple[str, str]] = {
     "info": ("mobilebert_tf.commands.info", "parameter and FLOP counts of a preset"),
@@ -27,9 +29,6 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "web-demo": ("mobilebert_tf.commands.web_demo", "serve the browser demo (LiteRT.js) for exported models"),
 }
 
-# Errors that are the user's input, not our bug: print the message, no traceback.
-USER_ERRORS = ("ConfigError", "CheckpointError", "InputError", "DataError", "TokenizerError", "ExportError",
-               "WebDemoError")
 
 
 def build_parser(load: str | None = None) -> argparse.ArgumentParser:
@@ -66,11 +65,14 @@ def main(argv: list[str] | None = None) -> int:
     module = importlib.import_module(COMMANDS[args.command][0])
     try:
         return int(module.run(args) or 0)
-    except Exception as e:
-        if type(e).__name__ in USER_ERRORS or isinstance(e, (FileNotFoundError, ValueError)):
-            print(f"mobilebert {args.command}: error: {e}", file=sys.stderr)
-            return 1
-        raise
+    except MobileBertError as e:  # the user's input or environment: one message, no traceback
+        print(f"mobilebert {args.command}: error: {e}", file=sys.stderr)
+        return 1
+    except OSError as e:  # a filesystem fault no boundary converted: still the environment's, not our bug
+        if e.errno not in USER_OS_ERRNOS and not isinstance(e, FileNotFoundError):
+            raise
+        print(f"mobilebert {args.command}: error: {e if e.errno is None else path_error(e)}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         print(f"mobilebert {args.command}: interrupted", file=sys.stderr)
         return 130

@@ -10,13 +10,16 @@ import json
 import os
 from typing import Any, Mapping
 
+from mobilebert_tf.errors import MobileBertError
+from mobilebert_tf.fileio import atomic_write_text
+
 NORMALIZATION_TYPES = ("no_norm", "layer_norm")
 ACTIVATIONS = ("relu", "gelu", "relu6", "gelu_new", "tanh")
 ATTENTION_MASK_MODES = ("google", "additive")
 QAT_ACTIVATIONS = ("relu", "relu6")  # GELU has no fused int8 kernel: quantization-aware training refuses it
 
 
-class ConfigError(ValueError):
+class ConfigError(MobileBertError, ValueError):
     """A config field is unknown, missing or has an impossible value. The message names the field."""
 
 
@@ -127,7 +130,7 @@ class MobileBertConfig:
     def to_json(self, path: str | os.PathLike | None = None) -> str:
         text = json.dumps(self.to_dict(), indent=2, sort_keys=True) + "\n"
         if path is not None:
-            _atomic_write_text(path, text)
+            atomic_write_text(path, text)
         return text
 
     @classmethod
@@ -135,7 +138,8 @@ class MobileBertConfig:
         return tuple(f.name for f in dataclasses.fields(cls))
 
     @classmethod
-    def from_dict(cls, values: Mapping[str, Any], *, source: str = "config") -> "MobileBertConfig":
+    def from_dict(cls, values: Mapping[str, Any], *, source: str = "config",
+                  require_all: bool = False) -> "MobileBertConfig":
         if not isinstance(values, Mapping):
             raise ConfigError(f"{source}: expected a JSON object, got {type(values).__name__}")
         known = set(cls.field_names())
@@ -143,11 +147,20 @@ class MobileBertConfig:
         if unknown:
             raise ConfigError(f"{source}: unknown config key(s) {', '.join(map(repr, unknown))}; "
                               f"valid keys are: {', '.join(sorted(known))}")
+        missing = [n for n in cls.field_names() if n not in values]
+        if require_all and missing:
+            raise ConfigError(f"{source}: missing config field(s) {', '.join(map(repr, missing))}; a model "
+                              f"directory's config.json carries every field (defaults are not filled in)")
         return cls(**dict(values))
 
     @classmethod
-    def from_json(cls, text_or_path: str | os.PathLike) -> "MobileBertConfig":
-        """Parse a JSON string, or read a JSON file when given a path."""
+    def from_json(cls, text_or_path: str | os.PathLike, *, require_all: bool = True) -> "MobileBertConfig":
+        """Parse a JSON string, or read a JSON file when given a path.
+
+        ``require_all``: every field must be present (our own directories, written by :meth:`to_json`); a
+        missing one is a ConfigError naming it rather than a silent default. HF and TF1 imports build their
+        configs with :meth:`from_dict` and documented defaults instead (docs/checkpoints.md).
+        """
         source = "config"
         text = str(text_or_path)
         if not text.lstrip().startswith("{"):
@@ -157,11 +170,13 @@ class MobileBertConfig:
                     text = f.read()
             except OSError as e:
                 raise ConfigError(f"cannot read config file {source}: {e.strerror}") from e
+            except UnicodeDecodeError as e:
+                raise ConfigError(f"{source}: not a UTF-8 JSON file (byte {e.start}: {e.reason})") from e
         try:
             values = json.loads(text)
         except json.JSONDecodeError as e:
             raise ConfigError(f"{source}: invalid JSON at line {e.lineno} column {e.colno}: {e.msg}") from e
-        return cls.from_dict(values, source=source)
+        return cls.from_dict(values, source=source, require_all=require_all)
 
     def replace(self, **overrides) -> "MobileBertConfig":
         unknown = sorted(set(overrides) - set(self.field_names()))
@@ -174,13 +189,6 @@ class MobileBertConfig:
         if name not in PRESETS:
             raise ConfigError(f"unknown preset {name!r}; choose one of: {', '.join(PRESETS)}")
         return cls.from_dict({**PRESETS[name], **overrides}, source=f"preset {name!r}")
-
-
-def _atomic_write_text(path, text: str) -> None:
-    tmp = f"{path}.tmp-{os.getpid()}"
-    with open(tmp, "w", encoding="utf-8") as f:
-        f.write(text)
-    os.replace(tmp, path)
 
 
 # Presets: DESIGN.md section 1. Values not listed take the dataclass defaults (the `mobilebert` preset).

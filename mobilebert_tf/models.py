@@ -5,14 +5,15 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 from typing import Any, Mapping
 
 import numpy as np
 import tensorflow as tf
 import tf_keras as keras
 
-from mobilebert_tf.config import MobileBertConfig, _atomic_write_text
+from mobilebert_tf.config import MobileBertConfig
+from mobilebert_tf.errors import MobileBertError
+from mobilebert_tf.fileio import atomic_copy, atomic_write_json
 from mobilebert_tf.heads import ClassificationHead, MaskedLMHead, NSPHead, SpanQAHead
 from mobilebert_tf.layers import PACKAGE, MobileBertBlock, MobileBertEmbedding, Pooler, as_config
 from mobilebert_tf.weights import (CheckpointError, assign_named, describe_mismatch, is_qat_variable,
@@ -26,7 +27,7 @@ VOCAB_FILE = "vocab.txt"
 FORMAT_VERSION = 1
 
 
-class InputError(ValueError):
+class InputError(MobileBertError, ValueError):
     """Model inputs are missing, of the wrong shape or out of range. The message names the input."""
 
 
@@ -182,13 +183,11 @@ class _PretrainedModel(keras.Model):
                 raise FileNotFoundError(f"vocab file not found: {vocab_file}")
             dst = os.path.join(path, VOCAB_FILE)
             if os.path.abspath(vocab_file) != os.path.abspath(dst):
-                tmp = f"{dst}.tmp-{os.getpid()}"
-                shutil.copyfile(vocab_file, tmp)
-                os.replace(tmp, dst)
+                atomic_copy(vocab_file, dst)
         info = {"format": "mobilebert_tf", "format_version": FORMAT_VERSION, "model_class": type(self).__name__,
                 "task_type": self.task_type, "init_kwargs": self._init_kwargs(), "qat": bool(getattr(self, "qat", False)),
                 **dict(metadata or {})}
-        _atomic_write_text(os.path.join(path, MODEL_INFO_FILE), json.dumps(info, indent=2, sort_keys=True) + "\n")
+        atomic_write_json(os.path.join(path, MODEL_INFO_FILE), info, sort_keys=True)
         return path
 
     # ------------------------------------------------------------------ loading

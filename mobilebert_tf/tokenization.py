@@ -34,6 +34,8 @@ import numpy as np
 import tensorflow as tf
 import tensorflow_text as text
 
+from mobilebert_tf.errors import MobileBertError
+
 SPECIAL_TOKENS = ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]")
 MAX_CHARS_PER_WORD = 100
 SUFFIX_INDICATOR = "##"
@@ -51,8 +53,30 @@ _LONG_WORD = "\ue000"
 _CHUNK = 8192  # texts per eager call in encode(); bounds the memory of one ragged batch
 
 
-class TokenizerError(ValueError):
+class TokenizerError(MobileBertError, ValueError):
     """Unusable vocabulary or tokenizer input. The message names the file and the problem."""
+
+
+def check_text(text, where: str = "text") -> None:
+    """TokenizerError unless ``text`` is a str (or UTF-8 bytes) that UTF-8 can encode: a lone surrogate (e.g.
+    ``"\\ud800"`` from JSON) is named by position instead of failing deep in TensorFlow.
+
+    Example:
+        >>> check_text("caf\u00e9")
+    """
+    if isinstance(text, bytes):
+        try:
+            text.decode("utf-8")
+        except UnicodeDecodeError as e:
+            raise TokenizerError(f"{where}: not UTF-8 ({e.reason} at byte {e.start})") from None
+        return
+    if not isinstance(text, str):
+        raise TokenizerError(f"{where}: expected a string, got {type(text).__name__}")
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as e:
+        raise TokenizerError(f"{where}: character {e.start + 1} is a lone surrogate (U+{ord(text[e.start]):04X}), "
+                             f"not valid Unicode text") from None
 
 
 def load_vocab(vocab_file: str | os.PathLike) -> list[str]:
@@ -229,6 +253,8 @@ class BertTokenizer:
         if isinstance(texts, (str, bytes)):
             raise TypeError("encode() takes a list of strings; wrap a single text as [text]")
         texts = list(texts)
+        for i, item in enumerate(texts):
+            check_text(item, f"text {i + 1}")
         out: list[list[int]] = []
         for start in range(0, len(texts), _CHUNK):
             chunk = texts[start:start + _CHUNK]

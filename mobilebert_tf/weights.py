@@ -13,8 +13,11 @@ import numpy as np
 import tensorflow as tf
 import tf_keras as keras
 
+from mobilebert_tf.errors import MobileBertError
+from mobilebert_tf.fileio import atomic_path
 
-class CheckpointError(ValueError):
+
+class CheckpointError(MobileBertError, ValueError):
     """A checkpoint is unreadable or does not fit the model. The message lists the offending names."""
 
 
@@ -105,14 +108,9 @@ def save_safetensors(arrays: Mapping[str, np.ndarray], path: str | os.PathLike, 
     """Write atomically (temp file + rename): an interrupted save never leaves a half-written file."""
     from safetensors.numpy import save_file
 
-    tmp = f"{path}.tmp-{os.getpid()}"
-    try:
+    with atomic_path(path) as tmp:  # mode 0644 like every other file (safetensors itself creates 0600)
         # np.require keeps 0-d arrays 0-d (ascontiguousarray would make them shape (1,))
         save_file({k: np.require(v, requirements="C") for k, v in arrays.items()}, tmp, metadata=metadata)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
 
 
 def load_safetensors(path: str | os.PathLike) -> dict[str, np.ndarray]:
@@ -123,6 +121,10 @@ def load_safetensors(path: str | os.PathLike) -> dict[str, np.ndarray]:
     path = os.fspath(path)
     if not os.path.isfile(path):
         raise CheckpointError(f"weights file not found: {path}")
+    try:
+        open(path, "rb").close()  # safetensors reports a permission error as "No such file or directory"
+    except OSError as e:
+        raise CheckpointError(f"{path}: cannot read the weights file: {e.strerror.lower()}") from e
     if os.path.getsize(path) < 8:
         raise CheckpointError(f"{path}: file is empty or truncated ({os.path.getsize(path)} bytes)")
     try:

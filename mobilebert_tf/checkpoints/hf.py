@@ -262,9 +262,8 @@ def save_hf_pretrained(model, path: str, *, vocab_file: str | None = None) -> li
     config.json last, so an interrupted export never leaves a config next to half-written weights.
     """
     import os
-    import shutil
 
-    from mobilebert_tf.config import _atomic_write_text
+    from mobilebert_tf.fileio import atomic_copy, atomic_write_text
     from mobilebert_tf.weights import save_safetensors, weights_to_numpy
 
     config = model.config
@@ -290,7 +289,6 @@ def save_hf_pretrained(model, path: str, *, vocab_file: str | None = None) -> li
     if vocab_file is not None and os.path.isfile(vocab_file):
         dst = os.path.join(path, "vocab.txt")
         if os.path.abspath(vocab_file) != os.path.abspath(dst):
-            shutil.copyfile(vocab_file, f"{dst}.tmp-{os.getpid()}")
-            os.replace(f"{dst}.tmp-{os.getpid()}", dst)
-    _atomic_write_text(os.path.join(path, HF_CONFIG_FILE), json.dumps(values, indent=2, sort_keys=True) + "\n")
+            atomic_copy(vocab_file, dst)
+    atomic_write_text(os.path.join(path, HF_CONFIG_FILE), json.dumps(values, indent=2, sort_keys=True) + "\n")
     return hf_export_warnings(config)

@@ -20,7 +20,8 @@ from typing import Any, Mapping
 import numpy as np
 
 from mobilebert_tf.checkpoints.hf import Rule
-from mobilebert_tf.config import ConfigError, MobileBertConfig, _atomic_write_text
+from mobilebert_tf.config import ConfigError, MobileBertConfig
+from mobilebert_tf.fileio import atomic_copy, atomic_write_text
 from mobilebert_tf.weights import CheckpointError, describe_mismatch
 
 GOOGLE_CONFIG_FILE = "bert_config.json"
@@ -454,8 +455,6 @@ def save_tf1_checkpoint(model, path: str, *, prefix_name: str = DEFAULT_PREFIX,
     Files are written under temporary names and renamed, the index after the data, so an interrupted
     save never leaves an index that points at half-written data.
     """
-    import shutil
-
     import tensorflow as tf
 
     from mobilebert_tf.weights import weights_to_numpy
@@ -477,12 +476,11 @@ def save_tf1_checkpoint(model, path: str, *, prefix_name: str = DEFAULT_PREFIX,
     finally:
         for p in glob.glob(glob.escape(tmp) + "*"):
             os.remove(p)
-    _atomic_write_text(os.path.join(path, GOOGLE_CONFIG_FILE), json.dumps(google_config, indent=2, sort_keys=True) + "\n")
-    _atomic_write_text(os.path.join(path, CHECKPOINT_STATE_FILE),
-                       f'model_checkpoint_path: "{prefix_name}"\nall_model_checkpoint_paths: "{prefix_name}"\n')
+    atomic_write_text(os.path.join(path, GOOGLE_CONFIG_FILE), json.dumps(google_config, indent=2, sort_keys=True) + "\n")
+    atomic_write_text(os.path.join(path, CHECKPOINT_STATE_FILE),
+                      f'model_checkpoint_path: "{prefix_name}"\nall_model_checkpoint_paths: "{prefix_name}"\n')
     if vocab_file is not None:
         dst = os.path.join(path, "vocab.txt")
         if os.path.abspath(vocab_file) != os.path.abspath(dst):
-            shutil.copyfile(vocab_file, dst + ".tmp")
-            os.replace(dst + ".tmp", dst)
+            atomic_copy(vocab_file, dst)
     return prefix

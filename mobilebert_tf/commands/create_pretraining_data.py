@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import sys
+from mobilebert_tf.argtypes import int_range, non_negative_int, positive_int, probability
+from mobilebert_tf.fileio import lock_dir
 
 HELP = "MLM + NSP TFRecords from a text corpus"
 
@@ -14,18 +16,18 @@ def configure(parser):
                         help="text files: one sentence per line, blank line between documents, or WikiText .tokens")
     parser.add_argument("--vocab", required=True, help="WordPiece vocab.txt")
     parser.add_argument("--out", required=True, metavar="DIR", help="output directory (shards + manifest.json)")
-    parser.add_argument("--seq-len", type=int, default=d.seq_len, help="tokens per example (default: %(default)s)")
-    parser.add_argument("--max-predictions", type=int, default=d.max_predictions,
+    parser.add_argument("--seq-len", type=int_range(5), default=d.seq_len, help="tokens per example (default: %(default)s)")
+    parser.add_argument("--max-predictions", type=positive_int, default=d.max_predictions,
                         help="max masked positions per example (default: %(default)s)")
-    parser.add_argument("--dupe-factor", type=int, default=d.dupe_factor,
+    parser.add_argument("--dupe-factor", type=positive_int, default=d.dupe_factor,
                         help="passes over the corpus with different masks (default: %(default)s)")
-    parser.add_argument("--seed", type=int, default=d.seed, help="random seed (default: %(default)s)")
-    parser.add_argument("--masked-lm-prob", type=float, default=d.masked_lm_prob,
+    parser.add_argument("--seed", type=non_negative_int, default=d.seed, help="random seed (default: %(default)s)")
+    parser.add_argument("--masked-lm-prob", type=probability, default=d.masked_lm_prob,
                         help="fraction of tokens to mask (default: %(default)s)")
-    parser.add_argument("--short-seq-prob", type=float, default=d.short_seq_prob,
+    parser.add_argument("--short-seq-prob", type=probability, default=d.short_seq_prob,
                         help="probability of a shorter target length (default: %(default)s)")
     parser.add_argument("--whole-word-masking", action="store_true", help="mask all pieces of a word together")
-    parser.add_argument("--shards", type=int, default=d.shards, help="number of TFRecord files (default: %(default)s)")
+    parser.add_argument("--shards", type=positive_int, default=d.shards, help="number of TFRecord files (default: %(default)s)")
     parser.add_argument("--format", default=d.corpus_format, choices=CORPUS_FORMATS,
                         help="corpus format (default: %(default)s: WikiText if the file starts with a "
                              "'= Title =' heading)")
@@ -34,6 +36,10 @@ def configure(parser):
 
 
 def run(args) -> int:
+    with lock_dir(args.out):  # one writer per output directory ("DIR is in use by PID n")
+        return _run(args)
+
+def _run(args) -> int:
     from mobilebert_tf.data.pretraining import PretrainingDataConfig, create_pretraining_data
 
     config = PretrainingDataConfig(

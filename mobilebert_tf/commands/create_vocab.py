@@ -4,6 +4,10 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from mobilebert_tf.argtypes import positive_int
+from mobilebert_tf.errors import UsageError
+from mobilebert_tf.fileio import atomic_write_text
+
 HELP = "learn a WordPiece vocab from text files"
 
 
@@ -12,11 +16,11 @@ def configure(parser):
 
     parser.add_argument("--corpus", nargs="+", required=True, metavar="FILE",
                         help="text files (as for create-pretraining-data)")
-    parser.add_argument("--vocab-size", type=int, required=True, help="maximum vocab size, reserved tokens included")
+    parser.add_argument("--vocab-size", type=positive_int, required=True, help="maximum vocab size, reserved tokens included")
     parser.add_argument("--out", required=True, help="vocab.txt to write (atomically)")
     parser.add_argument("--format", default="auto", choices=CORPUS_FORMATS, help="corpus format (default: %(default)s)")
     parser.add_argument("--cased", action="store_true", help="keep case and accents")
-    parser.add_argument("--min-count", type=int, default=10,
+    parser.add_argument("--min-count", type=positive_int, default=10,
                         help="initial lower bound of the learner's word-count threshold (default: %(default)s)")
 
 
@@ -30,7 +34,7 @@ def learn_vocab(corpus_files, vocab_size: int, lowercase: bool = True, fmt: str 
     from mobilebert_tf.tokenization import SPECIAL_TOKENS, tf_normalize
 
     if vocab_size <= len(SPECIAL_TOKENS):
-        raise ValueError(f"--vocab-size must be > {len(SPECIAL_TOKENS)} (the reserved tokens), got {vocab_size}")
+        raise UsageError(f"--vocab-size must be > {len(SPECIAL_TOKENS)} (the reserved tokens), got {vocab_size}")
     sentences = corpus_sentences(corpus_files, fmt)
     # Normalize exactly as our tokenizer does, then let the learner only split words: its own
     # lower_case (NFKC case folding) would learn pieces our tokenizer never produces.
@@ -46,9 +50,7 @@ def learn_vocab(corpus_files, vocab_size: int, lowercase: bool = True, fmt: str 
 def write_vocab(vocab: list[str], out: str | os.PathLike) -> None:
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f".{out.name}.tmp{os.getpid()}")
-    tmp.write_text("".join(t + "\n" for t in vocab), encoding="utf-8")
-    os.replace(tmp, out)
+    atomic_write_text(out, "".join(t + "\n" for t in vocab))
 
 
 def run(args) -> int:

@@ -16,6 +16,7 @@ import shutil
 import sys
 import time
 from pathlib import Path
+from mobilebert_tf.argtypes import positive_int
 
 HELP = "the end-to-end demo"
 
@@ -39,7 +40,7 @@ def configure(parser):
     parser.add_argument("--out", default="runs/demo", help="artifact folder (default: %(default)s)")
     parser.add_argument("--force", action="store_true", help="redo every step")
     parser.add_argument("--quick", action="store_true", help="a few steps per stage (a smoke run, not a result)")
-    parser.add_argument("--threads", type=int, default=2, help="benchmark threads (default: %(default)s)")
+    parser.add_argument("--threads", type=positive_int, default=2, help="benchmark threads (default: %(default)s)")
 
 
 class Steps:

@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import os
+from mobilebert_tf.argtypes import non_negative_float, non_negative_int, positive_float, positive_int, probability
 
 HELP = "distill a student from a teacher (progressive / joint / auxiliary knowledge transfer)"
 
@@ -23,40 +24,44 @@ def configure(parser):
     add_model_args(parser, what="student")
     parser.add_argument("--strategy", default=d.strategy, choices=list(STRATEGIES),
                         help="knowledge-transfer strategy (default: %(default)s)")
-    parser.add_argument("--steps-per-stage", type=int, default=d.steps_per_stage,
+    parser.add_argument("--steps-per-stage", type=positive_int, default=d.steps_per_stage,
                         help="steps of each layer-wise stage; joint: x layers, auxiliary: x layers + final "
                              "(default: %(default)s)")
-    parser.add_argument("--final-steps", type=int, default=d.final_steps,
+    parser.add_argument("--final-steps", type=non_negative_int, default=d.final_steps,
                         help="pre-training distillation steps at the end (default: %(default)s)")
-    parser.add_argument("--warmup-fraction", type=float, default=d.warmup_fraction,
+    parser.add_argument("--warmup-fraction", type=probability, default=d.warmup_fraction,
                         help="LR warmup at the start of each stage, as a fraction of it (default: %(default)s)")
     parser.add_argument("--layer-map", default=d.layer_map,
                         help="student->teacher layers: uniform, last, or pairs like '0:1,1:3' (default: %(default)s)")
     parser.add_argument("--lower-layers", choices=LOWER_LAYER_MODES, default=d.lower_layers,
                         help="progressive: layers below the current one are frozen (paper) or trained at "
                              "--lower-lr-mult x LR (Google's code) (default: %(default)s)")
-    parser.add_argument("--lower-lr-mult", type=float, default=d.lower_lr_mult,
+    parser.add_argument("--lower-lr-mult", type=non_negative_float, default=d.lower_lr_mult,
                         help="LR multiplier of the lower layers with --lower-layers lr-mult (default: %(default)s)")
-    parser.add_argument("--hidden-factor", type=float, default=lo.hidden_factor, help="feature-map transfer factor")
-    parser.add_argument("--attention-factor", type=float, default=lo.attention_factor, help="attention transfer factor")
-    parser.add_argument("--beta-factor", type=float, default=lo.beta_factor, help="mean matching factor")
-    parser.add_argument("--gamma-factor", type=float, default=lo.gamma_factor, help="variance matching factor")
-    parser.add_argument("--alpha", type=float, default=lo.mlm_alpha,
+    parser.add_argument("--hidden-factor", type=non_negative_float, default=lo.hidden_factor, help="feature-map transfer factor")
+    parser.add_argument("--attention-factor", type=non_negative_float, default=lo.attention_factor, help="attention transfer factor")
+    parser.add_argument("--beta-factor", type=non_negative_float, default=lo.beta_factor, help="mean matching factor")
+    parser.add_argument("--gamma-factor", type=non_negative_float, default=lo.gamma_factor, help="variance matching factor")
+    parser.add_argument("--alpha", type=probability, default=lo.mlm_alpha,
                         help="weight of the ground truth in the MLM target; the rest is the teacher's "
                              "(default: %(default)s)")
-    parser.add_argument("--temperature", type=float, default=lo.temperature, help="teacher softmax temperature")
+    parser.add_argument("--temperature", type=positive_float, default=lo.temperature, help="teacher softmax temperature")
     add_run_args(parser)
 
 
 def run(args) -> int:
-    from mobilebert_tf.commands.pretrain import optimizer_config, parse_overrides, print_summary
-    from mobilebert_tf.config import MobileBertConfig
-    from mobilebert_tf.distillation import DistillConfig, DistillLossConfig, Distiller
-    from mobilebert_tf.training.distribute import make_strategy
+    from mobilebert_tf.commands.pretrain import locked_run
 
     if not os.path.isdir(args.teacher):
         raise FileNotFoundError(f"teacher model directory not found: {args.teacher}")
-    strategy = make_strategy(args.strategy_kind)
+    return locked_run(args, _train)
+
+
+def _train(args, strategy) -> int:
+    from mobilebert_tf.commands.pretrain import optimizer_config, parse_overrides, print_summary
+    from mobilebert_tf.config import MobileBertConfig
+    from mobilebert_tf.distillation import DistillConfig, DistillLossConfig, Distiller
+
     overrides = parse_overrides(args.override, args.num_layers)
     teacher_config = os.path.join(args.teacher, "config.json")
     if "vocab_size" not in overrides and os.path.isfile(teacher_config):

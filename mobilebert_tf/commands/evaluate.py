@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import sys
+from mobilebert_tf.argtypes import positive_int
+from mobilebert_tf.errors import UsageError
 
 HELP = "official dev metrics of a fine-tuned model (or of a predictions file)"
 
@@ -23,10 +25,10 @@ def configure(parser):
                         help="write predictions (SQuAD: the official {id: answer} format; v2.0 also "
                              "OUT.na_probs.json; GLUE: {guid: label})")
     parser.add_argument("--dev-file", help="dev .tsv / .json instead of the one in --data")
-    parser.add_argument("--holdout-articles", type=int, metavar="N",
+    parser.add_argument("--holdout-articles", type=positive_int, metavar="N",
                         help="SQuAD: evaluate the first N articles of the dev file (as finetune's holdout)")
-    parser.add_argument("--max-eval-examples", type=int, help="the first N examples only")
-    parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--max-eval-examples", type=positive_int, help="the first N examples only")
+    parser.add_argument("--batch-size", type=positive_int, default=64)
     parser.add_argument("--allow-task-mismatch", action="store_true",
                         help="evaluate a model fine-tuned on another GLUE task with the same label count")
 
@@ -40,7 +42,7 @@ def run(args) -> int:
 
     if args.score:
         if not args.task:
-            raise ValueError("--score needs --task (a predictions file does not say which task it is)")
+            raise UsageError("--score needs --task (a predictions file does not say which task it is)")
         task = get_finetune_task(args.task)
         data = load_task_data(task, None, args.data, "dev", FinetuneConfig.for_task(task), file=args.dev_file,
                               holdout_articles=args.holdout_articles, max_examples=args.max_eval_examples)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import sys
+from mobilebert_tf.errors import UsageError
 
 HELP = "write a model directory as HF config.json + model.safetensors"
 
@@ -35,9 +36,9 @@ def run(args) -> int:
 
     src, out = os.fspath(args.model_dir), os.fspath(args.out)
     if os.path.abspath(src) == os.path.abspath(out):
-        raise ValueError("--out must differ from MODEL_DIR")
+        raise UsageError("--out must differ from MODEL_DIR")
     if os.path.isfile(os.path.join(out, hf.HF_CONFIG_FILE)) and not args.overwrite:
-        raise ValueError(f"{out} already holds a model (config.json); pass --overwrite to replace it")
+        raise UsageError(f"{out} already holds a model (config.json); pass --overwrite to replace it")
     fmt = detect_format(src)
     reason = hf.hf_unsupported_reason(_config_of(src, fmt))  # refuse before loading any weights
     if reason:

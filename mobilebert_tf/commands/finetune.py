@@ -6,6 +6,10 @@ import contextlib
 import json
 import sys
 
+from mobilebert_tf.argtypes import (int_range, non_negative_float, non_negative_int, positive_float, positive_int,
+                                    probability)
+from mobilebert_tf.fileio import lock_dir
+
 HELP = "fine-tune on a GLUE task or SQuAD, keeping the best dev checkpoint"
 
 
@@ -59,26 +63,26 @@ def configure(parser):
                         help="config field override, repeatable (e.g. num_hidden_layers=4, "
                              "attention_probs_dropout_prob=0.0)")
     g = parser.add_argument_group("training (defaults: the task's, see docs/finetuning.md)")
-    g.add_argument("--epochs", type=int)
-    g.add_argument("--lr", type=float, help="peak learning rate")
-    g.add_argument("--batch-size", type=int)
-    g.add_argument("--seq-len", type=int, help="default 128 (GLUE), 384 (SQuAD)")
-    g.add_argument("--seed", type=int, default=0)
-    g.add_argument("--warmup", type=float, default=0.1, help="warmup proportion of the steps (default 0.1)")
-    g.add_argument("--weight-decay", type=float, default=0.01)
-    g.add_argument("--max-steps", type=int, help="stop after this many steps (evaluating there)")
-    g.add_argument("--eval-batch-size", type=int, default=64)
+    g.add_argument("--epochs", type=positive_int)
+    g.add_argument("--lr", type=positive_float, help="peak learning rate")
+    g.add_argument("--batch-size", type=positive_int)
+    g.add_argument("--seq-len", type=int_range(3), help="default 128 (GLUE), 384 (SQuAD)")
+    g.add_argument("--seed", type=non_negative_int, default=0)
+    g.add_argument("--warmup", type=probability, default=0.1, help="warmup proportion of the steps (default 0.1)")
+    g.add_argument("--weight-decay", type=non_negative_float, default=0.01)
+    g.add_argument("--max-steps", type=positive_int, help="stop after this many steps (evaluating there)")
+    g.add_argument("--eval-batch-size", type=positive_int, default=64)
     g.add_argument("--no-deterministic", action="store_true",
                    help="allow non-deterministic kernels (faster on GPU; CPU runs are deterministic anyway)")
     d = parser.add_argument_group("data")
     d.add_argument("--train-file", help="train .tsv / .json instead of the one in --data")
     d.add_argument("--dev-file", help="dev .tsv / .json instead of the one in --data")
-    d.add_argument("--holdout-articles", type=int, metavar="N",
+    d.add_argument("--holdout-articles", type=positive_int, metavar="N",
                    help="SQuAD without a train file: dev = the dev file's first N articles, train = the rest")
-    d.add_argument("--max-train-examples", type=int, help="a seeded random sample of the train set")
-    d.add_argument("--max-eval-examples", type=int, help="the first N dev examples")
-    d.add_argument("--doc-stride", type=int, default=128)
-    d.add_argument("--max-query-length", type=int, default=64)
+    d.add_argument("--max-train-examples", type=positive_int, help="a seeded random sample of the train set")
+    d.add_argument("--max-eval-examples", type=positive_int, help="the first N dev examples")
+    d.add_argument("--doc-stride", type=positive_int, default=128)
+    d.add_argument("--max-query-length", type=positive_int, default=64)
     d.add_argument("--vocab", help="vocab.txt (default: the --init directory's, else the BERT uncased vocab)")
     d.add_argument("--cased", action="store_true", help="do not lower-case (cased vocab)")
     parser.add_argument("--qat", action="store_true",
@@ -89,6 +93,10 @@ def configure(parser):
 
 
 def run(args) -> int:
+    with lock_dir(args.out):  # one writer per output directory ("DIR is in use by PID n")
+        return _run(args)
+
+def _run(args) -> int:
     from mobilebert_tf.finetuning.pipeline import finetune
     from mobilebert_tf.finetuning.tasks import get_finetune_task
     from mobilebert_tf.finetuning.trainer import FinetuneConfig

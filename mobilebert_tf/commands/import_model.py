@@ -7,6 +7,9 @@ from __future__ import annotations
 
 import json
 import os
+from mobilebert_tf.argtypes import positive_int
+from mobilebert_tf.errors import UsageError
+from mobilebert_tf.fileio import lock_dir
 
 HELP = "import a Google TF1 or HF safetensors checkpoint"
 #: --task -> our model class
@@ -24,7 +27,7 @@ def configure(parser):
     parser.add_argument("--out", required=True, help="our model directory to write")
     parser.add_argument("--task", choices=("auto", *TASKS), default="auto",
                         help="model to build (default: from the checkpoint's heads)")
-    parser.add_argument("--num-labels", type=int, default=None,
+    parser.add_argument("--num-labels", type=positive_int, default=None,
                         help="classifier labels (default: from the checkpoint's head, else 2)")
     parser.add_argument("--bert-config", default=None, help="tf1: Google config (default: SRC/bert_config.json)")
     parser.add_argument("--attention-mask-mode", choices=ATTENTION_MASK_MODES, default=None,
@@ -65,12 +68,12 @@ def load_model(src: str, fmt: str | None = None, *, task: str = "auto", num_labe
 
         raise CheckpointError(f"{src}: not a {fmt} checkpoint (it looks like {found})")
     if bert_config is not None and found != "tf1":
-        raise ValueError("--bert-config applies to TF1 checkpoints only")
+        raise UsageError("--bert-config applies to TF1 checkpoints only")
     task = detect_task(src, found, bert_config) if task == "auto" else task
     if task not in TASKS:
-        raise ValueError(f"unknown task {task!r}; choose one of {', '.join(TASKS)}")
+        raise UsageError(f"unknown task {task!r}; choose one of {', '.join(TASKS)}")
     if num_labels is not None and task != "classifier":
-        raise ValueError(f"--num-labels applies to the classifier task, not {task!r}")
+        raise UsageError(f"--num-labels applies to the classifier task, not {task!r}")
     cls = MODEL_CLASSES[TASKS[task]]
     init = {} if num_labels is None else {"num_labels": num_labels}
     if found == "tf1":
@@ -89,13 +92,19 @@ def vocab_next_to(src: str, report: dict) -> str | None:
 
 
 def run(args) -> int:
+    if os.path.abspath(os.fspath(args.src)) == os.path.abspath(os.fspath(args.out)):
+        raise UsageError("--out must differ from the source")
+    with lock_dir(args.out):  # one writer per output directory ("DIR is in use by PID n")
+        return _run(args)
+
+def _run(args) -> int:
     from mobilebert_tf.models import CONFIG_FILE
 
     src, out = os.fspath(args.src), os.fspath(args.out)
     if os.path.abspath(src) == os.path.abspath(out):
-        raise ValueError("--out must differ from the source")
+        raise UsageError("--out must differ from the source")
     if os.path.isfile(os.path.join(out, CONFIG_FILE)) and not args.overwrite:
-        raise ValueError(f"{out} already holds a model (config.json); pass --overwrite to replace it")
+        raise UsageError(f"{out} already holds a model (config.json); pass --overwrite to replace it")
     overrides = {"attention_mask_mode": args.attention_mask_mode} if args.attention_mask_mode else {}
     model, report = load_model(src, args.source_format, task=args.task, num_labels=args.num_labels,
                                bert_config=args.bert_config, **overrides)

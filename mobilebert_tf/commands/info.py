@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import json
+from mobilebert_tf.argtypes import positive_int
+from mobilebert_tf.errors import UsageError
 
 HELP = "print parameter and FLOP counts of a preset"
 
@@ -12,7 +14,7 @@ def configure(parser):
     src = parser.add_mutually_exclusive_group()
     src.add_argument("--preset", default="mobilebert", choices=list(PRESETS), help="model preset (default: %(default)s)")
     src.add_argument("--config", help="a config.json (ours) instead of a preset")
-    parser.add_argument("--seq-len", type=int, default=128, help="sequence length for FLOPs (default: %(default)s)")
+    parser.add_argument("--seq-len", type=positive_int, default=128, help="sequence length for FLOPs (default: %(default)s)")
     parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
     parser.add_argument("--all", action="store_true", help="one row per preset")
 
@@ -41,7 +43,7 @@ def run(args) -> int:
     from mobilebert_tf.config import PRESETS, MobileBertConfig
 
     if args.seq_len < 1:
-        raise ValueError(f"--seq-len must be positive, got {args.seq_len}")
+        raise UsageError(f"--seq-len must be positive, got {args.seq_len}")
     if args.all:
         rows = [info_row(p, MobileBertConfig.from_preset(p), args.seq_len) for p in PRESETS]
     elif args.config:
@@ -51,6 +53,6 @@ def run(args) -> int:
     for r in rows:
         cfg = MobileBertConfig.from_preset(r["model"]) if r["model"] in PRESETS else None
         if cfg is not None and args.seq_len > cfg.max_position_embeddings:
-            raise ValueError(f"--seq-len {args.seq_len} exceeds max_position_embeddings {cfg.max_position_embeddings}")
+            raise UsageError(f"--seq-len {args.seq_len} exceeds max_position_embeddings {cfg.max_position_embeddings}")
     print(json.dumps(rows if len(rows) > 1 else rows[0], indent=2) if args.json else format_table(rows))
     return 0

@@ -3,8 +3,11 @@ one JSON object per input on stdout (or --output)."""
 from __future__ import annotations
 
 import json
-import os
 import sys
+
+from mobilebert_tf.argtypes import positive_int
+from mobilebert_tf.errors import UsageError
+from mobilebert_tf.fileio import atomic_write_text
 
 HELP = "classify text or answer questions with a fine-tuned model (JSON lines out)"
 
@@ -19,7 +22,7 @@ def configure(parser):
                         help='JSON lines: {"text": .., "text_b": ..} or {"question": .., "context": ..}; other '
                              'fields (an "id") are copied to the output')
     parser.add_argument("--output", metavar="FILE.jsonl", help="write here instead of stdout")
-    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--batch-size", type=positive_int, default=32)
 
 
 def _records(args):
@@ -29,23 +32,23 @@ def _records(args):
     given = [name for name in ("text", "question", "context", "text_b") if getattr(args, name) is not None]
     if args.input:
         if given:
-            raise ValueError(f"--input cannot be combined with --{given[0].replace('_', '-')}")
+            raise UsageError(f"--input cannot be combined with --{given[0].replace('_', '-')}")
         numbered = read_jsonl_records(args.input)
         return [r for _, r in numbered], [n for n, _ in numbered], args.input
     if args.text is not None:
         if args.question is not None or args.context is not None:
-            raise ValueError("give either --text [--text-b] or --question with --context, not both")
+            raise UsageError("give either --text [--text-b] or --question with --context, not both")
         record = {"text": args.text}
         if args.text_b is not None:
             record["text_b"] = args.text_b
         return [record], [1], "command line"
     if args.text_b is not None:
-        raise ValueError("--text-b needs --text")
+        raise UsageError("--text-b needs --text")
     if args.question is not None or args.context is not None:
         if args.question is None or args.context is None:
-            raise ValueError("--question and --context go together")
+            raise UsageError("--question and --context go together")
         return [{"question": args.question, "context": args.context}], [1], "command line"
-    raise ValueError("nothing to predict: give --text, --question with --context, or --input FILE.jsonl")
+    raise UsageError("nothing to predict: give --text, --question with --context, or --input FILE.jsonl")
 
 
 def run(args) -> int:
@@ -56,10 +59,7 @@ def run(args) -> int:
     results = predictor.predict_records(records, source=source, line_numbers=lines)
     text = "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in results)
     if args.output:
-        tmp = f"{args.output}.tmp-{os.getpid()}"
-        with open(tmp, "w", encoding="utf-8") as f:
-            f.write(text)
-        os.replace(tmp, args.output)
+        atomic_write_text(args.output, text)
         print(f"wrote {len(results)} predictions to {args.output}", file=sys.stderr)
     else:
         sys.stdout.write(text)

@@ -8,12 +8,15 @@ from __future__ import annotations
 import dataclasses
 import os
 
+from mobilebert_tf.argtypes import non_negative_float, non_negative_int, positive_float, positive_int
+from mobilebert_tf.fileio import lock_dir
+
 HELP = "pre-train a model on MLM + NSP data with LAMB"
 
 
 def add_model_args(parser, *, what: str = "model") -> None:
     """``--num-layers`` and repeatable ``--override key=value`` (any MobileBertConfig field)."""
-    parser.add_argument("--num-layers", type=int, default=None, help=f"{what}: num_hidden_layers override")
+    parser.add_argument("--num-layers", type=positive_int, default=None, help=f"{what}: num_hidden_layers override")
     parser.add_argument("--override", action="append", default=[], metavar="KEY=VALUE",
                         help=f"{what}: set a config field, e.g. --override hidden_dropout_prob=0.0 (repeatable)")
 
@@ -27,26 +30,26 @@ def add_run_args(parser, *, steps_help: str | None = None) -> None:
     parser.add_argument("--data", required=True, metavar="DIR", help="create-pretraining-data output directory")
     parser.add_argument("--out", required=True, metavar="MODEL_DIR",
                         help="run directory: checkpoints/, logs/ and, at the end, the model")
-    parser.add_argument("--batch-size", type=int, default=256, help="global batch size (default: %(default)s)")
-    parser.add_argument("--lr", type=float, default=o.learning_rate,
+    parser.add_argument("--batch-size", type=positive_int, default=256, help="global batch size (default: %(default)s)")
+    parser.add_argument("--lr", type=positive_float, default=o.learning_rate,
                         help="peak LAMB learning rate (default: %(default)s)")
-    parser.add_argument("--weight-decay", type=float, default=o.weight_decay,
+    parser.add_argument("--weight-decay", type=non_negative_float, default=o.weight_decay,
                         help="LAMB weight decay, not on norms and biases (default: %(default)s)")
-    parser.add_argument("--clip-norm", type=float, default=o.clip_norm,
+    parser.add_argument("--clip-norm", type=positive_float, default=o.clip_norm,
                         help="global gradient-norm clipping (default: %(default)s)")
     parser.add_argument("--no-bias-correction", action="store_true",
                         help="LAMB without Adam's bias correction, as in Google's release")
-    parser.add_argument("--seed", type=int, default=0,
+    parser.add_argument("--seed", type=non_negative_int, default=0,
                         help="seed of initialization and data order (default: %(default)s)")
     parser.add_argument("--no-shuffle", action="store_true", help="read the examples in the order written")
-    parser.add_argument("--checkpoint-every", type=int, default=1000, metavar="N",
+    parser.add_argument("--checkpoint-every", type=positive_int, default=1000, metavar="N",
                         help="save a checkpoint every N steps (default: %(default)s)")
-    parser.add_argument("--keep-checkpoints", type=int, default=3, help="checkpoints kept (default: %(default)s)")
-    parser.add_argument("--log-every", type=int, default=10, metavar="N",
+    parser.add_argument("--keep-checkpoints", type=positive_int, default=3, help="checkpoints kept (default: %(default)s)")
+    parser.add_argument("--log-every", type=positive_int, default=10, metavar="N",
                         help="TensorBoard / metrics.jsonl every N steps (default: %(default)s)")
     parser.add_argument("--resume", action="store_true",
                         help="continue from the latest checkpoint in --out (starts fresh when there is none)")
-    parser.add_argument("--stop-at", type=int, default=None, metavar="STEP",
+    parser.add_argument("--stop-at", type=positive_int, default=None, metavar="STEP",
                         help="save a checkpoint and stop after global step STEP (continue later with --resume)")
     parser.add_argument("--strategy-kind", choices=STRATEGY_KINDS, default="default",
                         help="tf.distribute strategy: default (one device), mirrored (local GPUs), multiworker "
@@ -113,19 +116,33 @@ def configure(parser):
     src.add_argument("--init", metavar="MODEL_DIR", default=None,
                      help="start from this model directory's weights (and config) instead of random weights")
     add_model_args(parser)
-    parser.add_argument("--steps", type=int, default=10_000, help="training steps (default: %(default)s)")
-    parser.add_argument("--warmup", type=int, default=None, metavar="STEPS",
+    parser.add_argument("--steps", type=positive_int, default=10_000, help="training steps (default: %(default)s)")
+    parser.add_argument("--warmup", type=non_negative_int, default=None, metavar="STEPS",
                         help="linear warmup steps (default: 10%% of --steps)")
     parser.add_argument("--vocab", default=None, help="vocab.txt to store with the model (default: the data's)")
     add_run_args(parser)
 
 
-def run(args) -> int:
-    from mobilebert_tf.config import MobileBertConfig
-    from mobilebert_tf.training.distribute import make_strategy
-    from mobilebert_tf.training.pretrain import PretrainConfig, data_vocab, pretrain
+def locked_run(args, train) -> int:
+    """Make the strategy, then ``train(args, strategy)`` holding the lock of --out on the chief (other workers
+    write to scratch folders and must not take it). Shared by ``pretrain`` and ``distill``."""
+    from mobilebert_tf.training.distribute import make_strategy, worker_info
 
     strategy = make_strategy(args.strategy_kind)  # first: multi-worker and TPU set-up precede other TF work
+    if not worker_info(strategy)[0]:
+        return train(args, strategy)
+    with lock_dir(args.out):
+        return train(args, strategy)
+
+
+def run(args) -> int:
+    return locked_run(args, _train)
+
+
+def _train(args, strategy) -> int:
+    from mobilebert_tf.config import MobileBertConfig
+    from mobilebert_tf.training.pretrain import PretrainConfig, data_vocab, pretrain
+
     overrides = parse_overrides(args.override, args.num_layers)
     if args.init:
         model_config = MobileBertConfig.from_json(os.path.join(args.init, "config.json")).replace(**overrides)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+from mobilebert_tf.argtypes import probability
 
 HELP = "official SQuAD v1.1/v2.0 evaluation of predictions"
 
@@ -15,7 +16,7 @@ def configure(parser):
                         help="SQuAD version (default: from the dataset's 'version' field)")
     parser.add_argument("--na-prob", metavar="NA_PROB.json", default=None,
                         help="v2.0: question id -> probability of no answer; adds the best_* fields")
-    parser.add_argument("--na-prob-thresh", type=float, default=1.0,
+    parser.add_argument("--na-prob-thresh", type=probability, default=1.0,
                         help="v2.0: answer '' when the na-prob exceeds this (default: %(default)s)")
 
 

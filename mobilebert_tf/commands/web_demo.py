@@ -16,6 +16,9 @@ import json
 import mimetypes
 from pathlib import Path
 
+from mobilebert_tf.argtypes import int_range
+from mobilebert_tf.errors import MobileBertError
+
 HELP = "serve the browser demo (LiteRT.js) for a folder of exported models"
 WEB_DEMO = Path(__file__).resolve().parents[2] / "web_demo"
 MANIFEST = "models.json"
@@ -23,14 +26,14 @@ mimetypes.add_type("application/wasm", ".wasm")
 mimetypes.add_type("text/javascript", ".js")
 
 
-class WebDemoError(ValueError):
+class WebDemoError(MobileBertError):
     """The models folder or the page's files are not usable; the message says what to do."""
 
 
 def configure(parser):
     parser.add_argument("--models", required=True, metavar="DIR",
                         help="folder with .tflite files and models.json (export --web-assets DIR)")
-    parser.add_argument("--port", type=int, default=8000, help="port on 127.0.0.1 (0: any free port; default 8000)")
+    parser.add_argument("--port", type=int_range(0, 65535), default=8000, help="port on 127.0.0.1 (0: any free port; default 8000)")
 
 
 def check_models(models: Path) -> dict:

@@ -42,6 +42,8 @@ from typing import Iterable, Sequence
 import numpy as np
 
 from mobilebert_tf.data import DataError
+from mobilebert_tf.errors import UsageError
+from mobilebert_tf.fileio import atomic_write_json, path_errors
 
 MANIFEST_NAME = "manifest.json"
 MANIFEST_FORMAT = "mobilebert-tf/pretraining-tfrecord/v1"
@@ -83,7 +85,7 @@ class PretrainingDataConfig:
                 allowed = {"seq_len": ">= 5", "max_predictions": ">= 1", "dupe_factor": ">= 1",
                            "masked_lm_prob": "in (0, 1)", "short_seq_prob": "in [0, 1]", "shards": ">= 1",
                            "corpus_format": f"one of {CORPUS_FORMATS}"}[name]
-                raise ValueError(f"PretrainingDataConfig.{name} must be {allowed}, got {getattr(self, name)!r}")
+                raise UsageError(f"PretrainingDataConfig.{name} must be {allowed}, got {getattr(self, name)!r}")
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -135,7 +137,7 @@ def read_corpus(path: str | os.PathLike, fmt: str = "auto") -> tuple[str, list[l
     """
     path = Path(path)
     if fmt not in CORPUS_FORMATS:
-        raise ValueError(f"corpus format must be one of {CORPUS_FORMATS}, got {fmt!r}")
+        raise UsageError(f"corpus format must be one of {CORPUS_FORMATS}, got {fmt!r}")
     lines = _read_text(path).split("\n")  # not splitlines(): \x0c, \x85, U+2028 are not line ends here
     if not any(ln.strip() for ln in lines):
         raise DataError(f"corpus file {path}: is empty (no text lines)")
@@ -377,9 +379,7 @@ def _sha256(path: str | os.PathLike) -> str:
 
 
 def _write_json_atomic(path: Path, obj) -> None:
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    tmp.write_text(json.dumps(obj, indent=2, sort_keys=True) + "\n", encoding="utf-8")
-    os.replace(tmp, path)
+    atomic_write_json(path, obj, sort_keys=True, ensure_ascii=True)
 
 
 def write_instances(instances: Sequence[TrainingInstance], out_dir: str | os.PathLike, num_shards: int = 1,
@@ -395,16 +395,22 @@ def write_instances(instances: Sequence[TrainingInstance], out_dir: str | os.Pat
     counts = [0] * num_shards
     writers = [tf.io.TFRecordWriter(str(p)) for p in tmp_paths]
     try:
-        for i, inst in enumerate(tqdm(instances, desc="writing", unit="ex", disable=not progress)):
-            writers[i % num_shards].write(serialize_instance(inst))
-            counts[i % num_shards] += 1
+        with path_errors(out):
+            try:
+                for i, inst in enumerate(tqdm(instances, desc="writing", unit="ex", disable=not progress)):
+                    writers[i % num_shards].write(serialize_instance(inst))
+                    counts[i % num_shards] += 1
+            finally:
+                for w in writers:
+                    w.close()  # flushes: a full disk raises here
+            files = []
+            for name, tmp, count in zip(names, tmp_paths, counts):
+                os.replace(tmp, out / name)
+                files.append({"name": name, "instances": count, "sha256": _sha256(out / name)})
     finally:
-        for w in writers:
-            w.close()
-    files = []
-    for name, tmp, count in zip(names, tmp_paths, counts):
-        os.replace(tmp, out / name)
-        files.append({"name": name, "instances": count, "sha256": _sha256(out / name)})
+        for p in tmp_paths:  # a failed write leaves no .part-*.tmpPID behind
+            if p.exists():
+                p.unlink()
     return files
 
 
@@ -504,7 +510,7 @@ def make_pretraining_dataset(data_dir_or_files, batch_size: int, seq_len: int | 
     seq_len = seq_len or manifest["seq_len"]
     max_predictions = max_predictions or manifest["max_predictions"]
     if batch_size < 1:
-        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        raise UsageError(f"batch_size must be >= 1, got {batch_size}")
 
     per_batch = batch_size
     ds = tf.data.Dataset.from_tensor_slices(files)

@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from mobilebert_tf.data import DataError
+from mobilebert_tf.errors import UsageError
 
 __all__ = ["SquadExample", "SquadFeature", "load_json", "read_squad", "convert_examples_to_features",
            "features_to_arrays", "postprocess_predictions", "split_words", "get_final_text"]
@@ -123,6 +124,8 @@ def read_squad(source, is_training: bool = False) -> list[SquadExample]:
         for p, paragraph in enumerate(_get(article, "paragraphs", f"data[{a}]", list, name)):
             where_p = f"data[{a}].paragraphs[{p}]"
             context = _get(paragraph, "context", where_p, str, name)
+            if not context.strip():
+                raise DataError(f"{name}: {where_p}.context is empty; a question needs a context to answer from")
             words, char_to_word = split_words(context)
             words = tuple(words)  # shared by the paragraph's questions
             for q, qa in enumerate(_get(paragraph, "qas", where_p, list, name)):
@@ -270,7 +273,7 @@ def convert_examples_to_features(examples, tokenizer, seq_len: int = 384, doc_st
     ``cls_id``, ``sep_id``, ``pad_id``, ``vocab``). is_training: set start/end positions (first answer).
     """
     if max_query_length < 1 or doc_stride < 1:
-        raise ValueError(f"max_query_length and doc_stride must be positive, got {max_query_length}, {doc_stride}")
+        raise UsageError(f"max_query_length and doc_stride must be positive, got {max_query_length}, {doc_stride}")
     vocab = tokenizer.vocab
     queries = tokenizer.encode([e.question_text for e in examples])
     answers = tokenizer.encode([e.orig_answer_text or "" for e in examples]) if is_training else None
@@ -281,7 +284,7 @@ def convert_examples_to_features(examples, tokenizer, seq_len: int = 384, doc_st
         query = list(queries[ex_index][:max_query_length])
         max_tokens_for_doc = seq_len - len(query) - 3  # [CLS] question [SEP] window [SEP]
         if max_tokens_for_doc < 1:
-            raise ValueError(f"seq_len {seq_len} leaves no room for the context of question {example.qas_id} "
+            raise UsageError(f"seq_len {seq_len} leaves no room for the context of question {example.qas_id} "
                              f"({len(query)} tokens); lower max_query_length")
 
         tok_start = tok_end = None
@@ -328,6 +331,8 @@ def convert_examples_to_features(examples, tokenizer, seq_len: int = 384, doc_st
 def features_to_arrays(features) -> dict[str, np.ndarray]:
     """Stacked model inputs: input_ids / input_mask / segment_ids [N, seq] int32, plus start_positions /
     end_positions [N] int32 when the features carry them."""
+    if not features:
+        raise DataError("no SQuAD features: no question with a non-empty context")
     out = {k: np.stack([getattr(f, k) for f in features]) for k in ("input_ids", "input_mask", "segment_ids")}
     if features and features[0].start_position is not None:
         out["start_positions"] = np.array([f.start_position for f in features], np.int32)

@@ -5,7 +5,6 @@ GLUE predictions are ``{guid: label name}`` (``{guid: score}`` for STS-B); SQuAD
 """
 from __future__ import annotations
 
-import json
 import os
 import sys
 import weakref
@@ -15,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from mobilebert_tf.data import DataError
+from mobilebert_tf.fileio import atomic_write_json
 from mobilebert_tf.finetuning.tasks import FinetuneTask, TaskData
 
 __all__ = ["EvalResult", "predict_logits", "evaluate_task", "score_predictions", "write_predictions",
@@ -171,10 +171,6 @@ def write_predictions(result: EvalResult, path: str) -> list[str]:
     for target, payload in ((path, result.predictions),) + (((na_prob_path(path), result.na_probs),)
                                                            if result.na_probs else ()):
         os.makedirs(os.path.dirname(os.path.abspath(target)), exist_ok=True)
-        tmp = f"{target}.tmp-{os.getpid()}"
-        with open(tmp, "w", encoding="utf-8") as f:
-            json.dump(payload, f, indent=1, ensure_ascii=False)
-            f.write("\n")
-        os.replace(tmp, target)
+        atomic_write_json(target, payload, indent=1)
         written.append(target)
     return written

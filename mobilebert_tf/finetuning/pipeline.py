@@ -7,6 +7,8 @@ import sys
 from pathlib import Path
 from typing import Callable, Mapping
 
+from mobilebert_tf.errors import UsageError
+from mobilebert_tf.fileio import check_output_dir
 from mobilebert_tf.finetuning.tasks import FinetuneTask, TaskData, get_finetune_task, load_glue_split, load_squad_split
 from mobilebert_tf.finetuning.trainer import MODEL_FILES, FinetuneConfig, FinetuneResult, train
 
@@ -32,26 +34,25 @@ def load_task_data(task: FinetuneTask, tokenizer, data, split: str, config: Fine
                                 holdout_articles=holdout_articles if file is None else None,
                                 max_examples=max_examples, sample_seed=sample_seed)
     if holdout_articles is not None:
-        raise ValueError(f"--holdout-articles applies to the SQuAD tasks only, not {task.name}")
+        raise UsageError(f"--holdout-articles applies to the SQuAD tasks only, not {task.name}")
     return load_glue_split(task, tokenizer, source, split, config.seq_len, max_examples=max_examples,
                            sample_seed=sample_seed)
 
 
 def _prepare_out_dir(out_dir: Path, overwrite: bool) -> None:
-    """Refuse to mix a new run into an existing model directory unless ``overwrite``; then clear the old model
-    files (a stale model must not pass for this run's best before the first epoch ends) and logs."""
+    """Refuse to mix a new run into an existing model directory unless ``overwrite``. With ``overwrite`` the old
+    model stays, whole, until the new run saves its first complete checkpoint over it (each file replaced
+    atomically, model.json last): a bad input, a corrupt --init or a kill before that save loses nothing.
+    Only the old TensorBoard logs go now (the new run's events would mix with them)."""
+    check_output_dir(out_dir)
     existing = [n for n in MODEL_FILES + ("history.json",) if (out_dir / n).exists()]
     if existing and not overwrite:
-        raise ValueError(f"{out_dir} already holds a model ({', '.join(existing)}); pass --overwrite or "
-                              f"choose another --out")
-    for name in existing + ["dev_predictions.json", "dev_predictions.na_probs.json"]:
-        if (out_dir / name).exists():
-            os.remove(out_dir / name)
+        raise UsageError(f"{out_dir} already holds a model ({', '.join(existing)}); pass --overwrite or "
+                         f"choose another --out")
     if (out_dir / "logs").is_dir() and overwrite:
         import shutil
 
         shutil.rmtree(out_dir / "logs")
-    out_dir.mkdir(parents=True, exist_ok=True)
 
 
 def finetune(task: FinetuneTask | str, *, init: str, out_dir, data=None, config: FinetuneConfig = FinetuneConfig(),
@@ -71,7 +72,7 @@ def finetune(task: FinetuneTask | str, *, init: str, out_dir, data=None, config:
     task = get_finetune_task(task) if isinstance(task, str) else task
     out_dir = Path(out_dir)
     if init != "random" and out_dir.exists() and os.path.exists(init) and out_dir.resolve() == Path(init).resolve():
-        raise ValueError(f"--out {out_dir} is the --init directory; write the fine-tuned model elsewhere")
+        raise UsageError(f"--out {out_dir} is the --init directory; write the fine-tuned model elsewhere")
     _prepare_out_dir(out_dir, overwrite)  # before the slow part, so a wrong --out fails at once
     if lowercase is None:  # a cased model (model.json "lowercase": false) keeps its casing
         lowercase = bool(read_model_info(init).get("lowercase", True)) if init != "random" and os.path.isdir(init) \
@@ -81,7 +82,7 @@ def finetune(task: FinetuneTask | str, *, init: str, out_dir, data=None, config:
     # the model first: a wrong --init or --qat on a GELU model fails before minutes of tokenization
     model, how = init_model(task, init, preset=preset, config_overrides=config_overrides, seed=config.seed, qat=qat)
     if tokenizer.vocab_size > model.config.vocab_size:
-        raise ValueError(f"vocab {vocab_file} has {tokenizer.vocab_size} tokens but the model's embedding table "
+        raise UsageError(f"vocab {vocab_file} has {tokenizer.vocab_size} tokens but the model's embedding table "
                          f"has {model.config.vocab_size} rows")
     train_data = load_task_data(task, tokenizer, data, "train", config, file=train_file,
                                 holdout_articles=holdout_articles, max_examples=max_train_examples,

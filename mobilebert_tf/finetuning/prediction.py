@@ -8,6 +8,8 @@ from typing import Any, Iterable, Sequence
 import numpy as np
 
 from mobilebert_tf.data import DataError
+from mobilebert_tf.models import InputError
+from mobilebert_tf.tokenization import check_text
 
 __all__ = ["Predictor", "read_jsonl_records"]
 
@@ -62,7 +64,7 @@ class Predictor:
         if self.kind != "span":
             raise DataError(f"{self.task.name} model classifies text: give a text, not a question and a context")
         if len(questions) != len(contexts):
-            raise ValueError(f"{len(questions)} questions but {len(contexts)} contexts")
+            raise InputError(f"{len(questions)} questions but {len(contexts)} contexts")
         dataset = {"data": [{"paragraphs": [{"context": c, "qas": [{"id": str(i), "question": q, "answers": []}]}]}
                             for i, (q, c) in enumerate(zip(questions, contexts))]}
         examples = read_squad(dataset)
@@ -105,6 +107,11 @@ class Predictor:
                                 f"missing or not a string: {', '.join(map(repr, missing))}")
             if "text_b" in r and r["text_b"] is not None and not isinstance(r["text_b"], str):
                 raise DataError(f"{source}:{i}: 'text_b' must be a string")
+            for key in need + (("text_b",) if r.get("text_b") is not None else ()):
+                if not r[key].strip():
+                    raise DataError(f"{source}:{i}: {key!r} is empty; nothing to " +
+                                    ("answer from" if key == "context" else "predict on"))
+                check_text(r[key], f"{source}:{i}: {key!r}")
         if not records:
             return []
         if self.kind == "span":
@@ -113,7 +120,26 @@ class Predictor:
             pair = any(r.get("text_b") is not None for r in records)
             outs = self.classify([r["text"] for r in records], [r.get("text_b") for r in records] if pair else None)
         passthrough = lambda r: {k: v for k, v in r.items() if k not in need + ("text_b",)}  # noqa: E731
-        return [{**passthrough(r), **o} for r, o in zip(records, outs)]
+        results = [{**passthrough(r), **o} for r, o in zip(records, outs)]
+        for row, cut in zip(results, self._truncation(records)):
+            if cut:
+                row["truncated"] = cut  # the model saw only part of the input: say so
+        return results
+
+    def _truncation(self, records: list[dict]) -> list[str | None]:
+        """Per record, what was cut to fit the model's sequence length (None: nothing)."""
+        seq = self.settings.seq_len
+        if self.kind == "span":  # long contexts are read in windows (doc stride); only a long question is cut
+            lengths = [len(ids) for ids in self.tokenizer.encode([r["question"] for r in records])]
+            return [f"question: {n} tokens, {self.settings.max_query_length} used" if n > self.settings.max_query_length
+                    else None for n in lengths]
+        a = self.tokenizer.encode([r["text"] for r in records])
+        b = self.tokenizer.encode([r.get("text_b") or "" for r in records])
+        out = []
+        for r, ia, ib in zip(records, a, b):
+            n = len(ia) + len(ib) + (3 if r.get("text_b") is not None else 2)
+            out.append(f"{n} tokens with [CLS]/[SEP], {seq} used" if n > seq else None)
+        return out
 
 
 def read_jsonl_records(path) -> list[tuple[int, Any]]:

@@ -17,6 +17,7 @@ import numpy as np
 from mobilebert_tf.data import DataError
 from mobilebert_tf.data.glue import TASKS as GLUE_TASKS
 from mobilebert_tf.data.glue import GlueTask, get_task, read_glue
+from mobilebert_tf.errors import UsageError
 
 __all__ = ["FinetuneTask", "TaskData", "TASK_NAMES", "get_finetune_task", "load_glue_split", "load_squad_split",
            "resolve_squad_file", "squad_subset", "describe", "KINDS"]
@@ -148,7 +149,7 @@ def _sample_indices(n: int, limit: int | None, seed: int | None) -> np.ndarray:
     if limit is None or limit >= n:
         return np.arange(n)
     if limit < 1:
-        raise ValueError(f"example limit must be positive, got {limit}")
+        raise UsageError(f"example limit must be positive, got {limit}")
     if seed is None:
         return np.arange(limit)
     return np.sort(np.random.default_rng(seed).choice(n, size=limit, replace=False))

@@ -11,7 +11,6 @@ Output directory layout (``out_dir``)::
 from __future__ import annotations
 
 import dataclasses
-import json
 import math
 import os
 import shutil
@@ -24,6 +23,9 @@ from typing import Any, Callable, Mapping
 import numpy as np
 
 from mobilebert_tf.config import ConfigError
+from mobilebert_tf.data import DataError
+from mobilebert_tf.errors import MobileBertError, UsageError
+from mobilebert_tf.fileio import atomic_write_json, path_errors
 from mobilebert_tf.finetuning.tasks import FinetuneTask, TaskData
 
 __all__ = ["FinetuneConfig", "FinetuneResult", "WarmupLinearDecay", "make_optimizer", "task_loss", "train",
@@ -127,7 +129,7 @@ class WarmupLinearDecay:
 
     def __init__(self, peak: float, warmup_steps: int, total_steps: int):
         if total_steps < 1 or not 0 <= warmup_steps <= total_steps:
-            raise ValueError(f"need 0 <= warmup_steps ({warmup_steps}) <= total_steps ({total_steps}), total >= 1")
+            raise UsageError(f"need 0 <= warmup_steps ({warmup_steps}) <= total_steps ({total_steps}), total >= 1")
         self.peak, self.warmup_steps, self.total_steps = float(peak), int(warmup_steps), int(total_steps)
 
     def value(self, step: int) -> float:
@@ -197,6 +199,10 @@ def task_loss(kind: str, outputs: Mapping, targets: Mapping):
     raise ValueError(f"unknown task kind {kind!r}")
 
 
+class DivergedError(MobileBertError, FloatingPointError):
+    """The training loss became NaN or infinite (a learning rate too high): the message says so."""
+
+
 def _sparse_ce(labels, logits):
     import tensorflow as tf
 
@@ -220,9 +226,12 @@ def save_checkpoint(model, out_dir, *, vocab_file: str | None, metadata: Mapping
         shutil.rmtree(staging)
     try:
         model.save_pretrained(staging, vocab_file=vocab_file, metadata=metadata)
-        for name in MODEL_FILES:
-            if (staging / name).exists():
-                os.replace(staging / name, out_dir / name)
+        with path_errors(out_dir):
+            for name in MODEL_FILES:
+                if (staging / name).exists():
+                    os.replace(staging / name, out_dir / name)
+                elif (out_dir / name).exists() and name != "model.json":
+                    os.remove(out_dir / name)  # an older model's file (e.g. its vocab.txt) must not mix in
     finally:
         shutil.rmtree(staging, ignore_errors=True)
 
@@ -239,9 +248,7 @@ def _scalar(tag: str, value: float, step: int) -> None:
 
 
 def _write_json(path: Path, payload) -> None:
-    tmp = path.with_name(f"{path.name}.tmp-{os.getpid()}")
-    tmp.write_text(json.dumps(payload, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-    os.replace(tmp, path)
+    atomic_write_json(path, payload)
 
 
 def _batches(n: int, batch_size: int, rng: np.random.Generator):
@@ -269,9 +276,9 @@ def train(model, task: FinetuneTask, train_data: TaskData, dev_data: TaskData, c
     log = log or (lambda msg: print(msg, file=sys.stderr))
     n = len(train_data)
     if n == 0:
-        raise ValueError("no training examples")
+        raise DataError("no training examples")
     if not train_data.targets:
-        raise ValueError(f"{train_data.source}: training data has no labels")
+        raise DataError(f"{train_data.source}: training data has no labels")
     steps_per_epoch = math.ceil(n / config.batch_size)
     total_steps = steps_per_epoch * config.epochs
     if config.max_steps is not None:
@@ -322,7 +329,7 @@ def train(model, task: FinetuneTask, train_data: TaskData, dev_data: TaskData, c
             targets = {k: v[idx] for k, v in train_data.targets.items()}
             loss = float(train_step(inputs, targets))
             if not math.isfinite(loss):
-                raise FloatingPointError(f"loss became {loss} at step {step + 1}; lower --lr")
+                raise DivergedError(f"loss became {loss} at step {step + 1}; lower --lr")
             losses.append(loss)
             lr = schedule.value(step)
             step += 1
@@ -355,6 +362,10 @@ def train(model, task: FinetuneTask, train_data: TaskData, dev_data: TaskData, c
             if out_path is not None:
                 save_checkpoint(model, out_path, vocab_file=vocab_file,
                                 metadata={**meta, "best_epoch": epoch, "best_step": step, "dev_metrics": result.metrics})
+                if len(history) == 1:  # an overwritten model's predictions must not pass for this run's
+                    for stale in ("dev_predictions.json", "dev_predictions.na_probs.json"):
+                        if (out_path / stale).exists():
+                            (out_path / stale).unlink()
                 write_predictions(result, str(out_path / "dev_predictions.json"))
         if out_path is not None:
             _write_json(out_path / "history.json", history)

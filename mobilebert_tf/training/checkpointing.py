@@ -16,10 +16,13 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import sys
 
 import tensorflow as tf
 
 from mobilebert_tf.config import ConfigError
+from mobilebert_tf.fileio import atomic_write_json, path_errors
+from mobilebert_tf.weights import CheckpointError
 
 CHECKPOINT_DIR = "checkpoints"
 LOG_DIR = "logs"
@@ -68,11 +71,42 @@ class CheckpointKeeper:
     def latest(self) -> str | None:
         return tf.train.latest_checkpoint(self.directory)
 
-    def restore_model_and_state(self, model, state: TrainState, path: str | None = None) -> str | None:
-        """Restore ``model`` and ``state`` from ``path`` (default: the latest). Returns the path used."""
-        path = path or self.latest
-        if path is None:
+    def candidates(self) -> list[str]:
+        """Checkpoint prefixes, newest first (those the ``checkpoint`` state file lists)."""
+        ckpt_state = tf.train.get_checkpoint_state(self.directory)
+        if ckpt_state is None:
+            return []
+        paths = list(ckpt_state.all_model_checkpoint_paths) or [ckpt_state.model_checkpoint_path]
+        if ckpt_state.model_checkpoint_path and ckpt_state.model_checkpoint_path not in paths:
+            paths.append(ckpt_state.model_checkpoint_path)
+        return [p if os.path.isabs(p) else os.path.join(self.directory, p) for p in reversed(paths)]
+
+    def restore_model_and_state(self, model, state: TrainState, path: str | None = None,
+                                log=None) -> str | None:
+        """Restore ``model`` and ``state`` from ``path`` (default: the latest readable checkpoint: a truncated
+        or damaged latest one falls back to the one before, saying so through ``log``). Returns the path used.
+        """
+        if path is not None:
+            return self._restore(model, state, path)
+        log = log or (lambda msg: print(msg, file=sys.stderr))
+        candidates = self.candidates()
+        if not candidates:
             return None
+        problems = []
+        for candidate in candidates:
+            try:
+                used = self._restore(model, state, candidate)
+            except (tf.errors.OpError, ValueError, AssertionError, IndexError) as e:  # IndexError: short read
+                problems.append(f"{os.path.basename(candidate)}: {str(e).splitlines()[0][:200]}")
+                log(f"checkpoint {candidate} is damaged or truncated ({problems[-1]}); trying the one before")
+                continue
+            if problems:
+                log(f"resuming from the previous checkpoint {used} (the later one could not be read)")
+            return used
+        raise CheckpointError(f"no readable checkpoint in {self.directory}: " + "; ".join(problems))
+
+    @staticmethod
+    def _restore(model, state: TrainState, path: str) -> str:
         status = tf.train.Checkpoint(model=model, state=state).restore(path)
         status.expect_partial()  # the optimizer is restored separately, once it exists
         status.assert_existing_objects_matched()
@@ -89,7 +123,8 @@ class CheckpointKeeper:
             ckpt = tf.train.Checkpoint(model=model, state=state, optimizer=optimizer)
             self._manager = tf.train.CheckpointManager(ckpt, self._write_dir, max_to_keep=self.max_to_keep)
             self._bound = key
-        path = self._manager.save(checkpoint_number=int(state.global_step.numpy()))
+        with path_errors(self._write_dir, "save a checkpoint in"):
+            path = self._manager.save(checkpoint_number=int(state.global_step.numpy()))
         if not self.is_chief:
             shutil.rmtree(self._write_dir, ignore_errors=True)
         return path
@@ -132,9 +167,5 @@ def check_run_settings(out_dir: str, settings: dict, *, resume: bool, is_chief: 
             raise ConfigError(f"--resume: settings differ from the run in {out_dir}: {details}")
     elif is_chief:
         os.makedirs(ckpt_dir, exist_ok=True)
-        tmp = f"{run_file}.tmp-{os.getpid()}"
-        with open(tmp, "w", encoding="utf-8") as f:
-            json.dump(settings, f, indent=2, sort_keys=True)
-            f.write("\n")
-        os.replace(tmp, run_file)
+        atomic_write_json(run_file, settings, sort_keys=True)
     return has_checkpoint

@@ -10,6 +10,8 @@ import os
 
 import tensorflow as tf
 
+from mobilebert_tf.errors import UsageError
+
 STRATEGY_KINDS = ("default", "mirrored", "multiworker", "tpu")
 
 
@@ -22,7 +24,7 @@ def make_strategy(kind: str = "default", devices: list[str] | None = None) -> tf
         return tf.distribute.MirroredStrategy(devices)
     if kind == "multiworker":
         if "TF_CONFIG" not in os.environ:
-            raise ValueError("--strategy-kind multiworker needs the TF_CONFIG environment variable "
+            raise UsageError("--strategy-kind multiworker needs the TF_CONFIG environment variable "
                              "(cluster and task; see docs/training.md)")
         return tf.distribute.MultiWorkerMirroredStrategy()
     if kind == "tpu":
@@ -30,7 +32,7 @@ def make_strategy(kind: str = "default", devices: list[str] | None = None) -> tf
         tf.config.experimental_connect_to_cluster(resolver)
         tf.tpu.experimental.initialize_tpu_system(resolver)
         return tf.distribute.TPUStrategy(resolver)
-    raise ValueError(f"unknown strategy kind {kind!r}; choose one of {', '.join(STRATEGY_KINDS)}")
+    raise UsageError(f"unknown strategy kind {kind!r}; choose one of {', '.join(STRATEGY_KINDS)}")
 
 
 def worker_info(strategy: tf.distribute.Strategy) -> tuple[bool, str]:
@@ -48,7 +50,7 @@ def worker_info(strategy: tf.distribute.Strategy) -> tuple[bool, str]:
 def check_global_batch(strategy: tf.distribute.Strategy, batch_size: int) -> None:
     replicas = strategy.num_replicas_in_sync
     if batch_size % replicas:
-        raise ValueError(f"--batch-size {batch_size} is the global batch and must be divisible by the "
+        raise UsageError(f"--batch-size {batch_size} is the global batch and must be divisible by the "
                          f"{replicas} replicas in sync")
 
 

@@ -6,6 +6,7 @@ from typing import Callable
 
 import tensorflow as tf
 
+from mobilebert_tf.errors import MobileBertError
 from mobilebert_tf.training.checkpointing import CheckpointKeeper, TrainState
 from mobilebert_tf.training.progress import RunLogger
 
@@ -34,14 +35,40 @@ def distributed_step(strategy: tf.distribute.Strategy, replica_fn: Callable) -> 
     return step
 
 
+# What a collective op raises when another worker died or cannot be reached (MultiWorkerMirroredStrategy).
+PEER_FAILURES = (tf.errors.UnavailableError, tf.errors.DeadlineExceededError, tf.errors.CancelledError,
+                 tf.errors.AbortedError)
+
+
+class WorkerLostError(MobileBertError):
+    """A worker of a multi-worker job stopped or became unreachable; the message says how to resume."""
+
+
 def run_stages(strategy: tf.distribute.Strategy, model, stages: list[StageRun], *, state: TrainState,
                keeper: CheckpointKeeper, logger: RunLogger, iterator, checkpoint_every: int,
                resume_path: str | None = None, stop_at: int | None = None) -> bool:
     """Run ``stages`` from where ``state`` stands. Saves a checkpoint every ``checkpoint_every``
     global steps, at the end of every stage and when stopping at global step ``stop_at``.
 
-    Returns True when every stage is done, False when stopped early at ``stop_at``.
+    Returns True when every stage is done, False when stopped early at ``stop_at``. Raises WorkerLostError
+    when another worker of the cluster is gone (every worker then restarts with ``--resume``).
     """
+    try:
+        return _run_stages(strategy, model, stages, state=state, keeper=keeper, logger=logger, iterator=iterator,
+                           checkpoint_every=checkpoint_every, resume_path=resume_path, stop_at=stop_at)
+    except PEER_FAILURES as e:
+        if not isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
+            raise
+        last = keeper.latest
+        raise WorkerLostError(
+            f"a worker of the cluster stopped or is unreachable ({type(e).__name__}: "
+            f"{(str(e).splitlines() or [''])[0][:200]}); the last checkpoint is "
+            f"{last or 'none (the run starts over)'}: restart every worker with the same command and --resume"
+        ) from e
+
+
+def _run_stages(strategy, model, stages, *, state, keeper, logger, iterator, checkpoint_every, resume_path,
+                stop_at) -> bool:
     for index in range(int(state.stage.numpy()), len(stages)):
         stage = stages[index]
         with strategy.scope():

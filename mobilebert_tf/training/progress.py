@@ -8,6 +8,7 @@ import sys
 import tensorflow as tf
 from tensorflow.core.framework import summary_pb2
 
+from mobilebert_tf.fileio import atomic_write_text
 from mobilebert_tf.training.checkpointing import LOG_DIR
 
 METRICS_FILE = "metrics.jsonl"
@@ -21,6 +22,28 @@ _SCALAR_METADATA = summary_pb2.SummaryMetadata(
 def write_scalar(name: str, value: float, step: int) -> None:
     """``tf.summary.scalar`` without the tensorboard package (into the default summary writer)."""
     tf.summary.write(name, tf.constant(float(value), tf.float32), step=step, metadata=_SCALAR_METADATA)
+
+
+def truncate_metrics(path: str, step: int) -> int:
+    """Drop the records of ``metrics.jsonl`` after global ``step`` (a run killed after its last checkpoint
+    logged steps that the resumed run repeats) and a half-written last line. Returns the records kept.
+
+    Example:
+        >>> truncate_metrics("runs/teacher/logs/metrics.jsonl", 2000)
+    """
+    if not os.path.isfile(path):
+        return 0
+    kept = []
+    with open(path, encoding="utf-8", errors="replace") as f:
+        for line in f:
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError:
+                continue
+            if isinstance(record, dict) and isinstance(record.get("step"), int) and record["step"] <= step:
+                kept.append(line if line.endswith("\n") else line + "\n")
+    atomic_write_text(path, "".join(kept))
+    return len(kept)
 
 
 class RunLogger:
@@ -43,6 +66,9 @@ class RunLogger:
         self._jsonl = None
         if enabled:
             os.makedirs(self.log_dir, exist_ok=True)
+            truncate_metrics(os.path.join(self.log_dir, METRICS_FILE), initial_step)
+            if initial_step:
+                print(f"{description}: resumed from step {initial_step}", file=sys.stderr)
             self._writer = tf.summary.create_file_writer(self.log_dir)
             self._jsonl = open(os.path.join(self.log_dir, METRICS_FILE), "a", encoding="utf-8")
         show = enabled and (sys.stderr.isatty() if progress is None else progress)

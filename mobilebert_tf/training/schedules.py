@@ -4,6 +4,7 @@ from __future__ import annotations
 import tensorflow as tf
 import tf_keras as keras
 
+from mobilebert_tf.errors import UsageError
 from mobilebert_tf.layers import PACKAGE
 
 
@@ -20,9 +21,9 @@ class WarmupLinearDecay(keras.optimizers.schedules.LearningRateSchedule):
 
     def __init__(self, peak: float, total_steps: int, warmup_steps: int = 0, end: float = 0.0):
         if total_steps < 1:
-            raise ValueError(f"total_steps must be >= 1, got {total_steps}")
+            raise UsageError(f"total_steps must be >= 1, got {total_steps}")
         if not 0 <= warmup_steps <= total_steps:
-            raise ValueError(f"warmup_steps must be in [0, total_steps={total_steps}], got {warmup_steps}")
+            raise UsageError(f"warmup_steps must be in [0, total_steps={total_steps}], got {warmup_steps}")
         self.peak = float(peak)
         self.total_steps = int(total_steps)
         self.warmup_steps = int(warmup_steps)
