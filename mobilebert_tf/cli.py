@@ -24,6 +24,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "predict": ("mobilebert_tf.commands.predict", "classify text / answer questions with a fine-tuned model"),
     "pretrain": ("mobilebert_tf.commands.pretrain", "pre-train a model on MLM + NSP data with LAMB"),
     "distill": ("mobilebert_tf.commands.distill", "distill a student from a teacher (progressive/joint/auxiliary)"),
+    "evaluate-pretraining": ("mobilebert_tf.commands.evaluate_pretraining",
+                             "held-out masked-LM loss/accuracy and NSP accuracy of a pre-training model"),
 }
 
 # Errors that are the user's input, not our bug: print the message, no traceback.

@@ -376,6 +376,11 @@ def _sha256(path: str | os.PathLike) -> str:
     return h.hexdigest()
 
 
+def file_sha256(path: str | os.PathLike) -> str:
+    """Hex sha256 of a file (as recorded in ``manifest.json`` for shards, corpus files and the vocab)."""
+    return _sha256(path)
+
+
 def _write_json_atomic(path: Path, obj) -> None:
     tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
     tmp.write_text(json.dumps(obj, indent=2, sort_keys=True) + "\n", encoding="utf-8")

@@ -36,12 +36,20 @@ def distributed_step(strategy: tf.distribute.Strategy, replica_fn: Callable) -> 
 
 def run_stages(strategy: tf.distribute.Strategy, model, stages: list[StageRun], *, state: TrainState,
                keeper: CheckpointKeeper, logger: RunLogger, iterator, checkpoint_every: int,
-               resume_path: str | None = None, stop_at: int | None = None) -> bool:
+               resume_path: str | None = None, stop_at: int | None = None,
+               evaluator: Callable | None = None, eval_every: int | None = None) -> bool:
     """Run ``stages`` from where ``state`` stands. Saves a checkpoint every ``checkpoint_every``
     global steps, at the end of every stage and when stopping at global step ``stop_at``.
 
+    ``evaluator(model) -> dict of floats`` (held-out metrics, see training/evaluation.py) runs before
+    the first step of a fresh run, every ``eval_every`` global steps and after the last step; its
+    results go to ``logger.eval``.
+
     Returns True when every stage is done, False when stopped early at ``stop_at``.
     """
+    eval_every = eval_every or 0
+    if evaluator is not None and int(state.global_step.numpy()) == 0:
+        logger.eval(0, evaluator(model))
     for index in range(int(state.stage.numpy()), len(stages)):
         stage = stages[index]
         with strategy.scope():
@@ -64,6 +72,9 @@ def run_stages(strategy: tf.distribute.Strategy, model, stages: list[StageRun], 
                 state.next_stage()
             step = int(state.global_step.numpy())
             logger.step(step, metrics, stage.name if len(stages) > 1 else None)
+            if evaluator is not None and ((eval_every and step % eval_every == 0)
+                                          or (stage_done and index + 1 == len(stages))):
+                logger.eval(step, evaluator(model))
             if step % checkpoint_every == 0 or stage_done or step == stop_at:
                 keeper.save(model, state, optimizer)
         if stop_at is not None and int(state.global_step.numpy()) >= stop_at and index + 1 < len(stages):
