@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 
 import tensorflow as tf
 
@@ -84,11 +85,13 @@ class PretrainingEvaluator:
         if max_examples is not None:
             ds = ds.unbatch().take(max_examples).batch(batch_size)
         self.dataset = ds
+        self.seconds = 0.0  # time spent evaluating, all calls together
         self._steps: dict[int, object] = {}
 
     def __call__(self, model) -> dict[str, float]:
         """Returns ``mlm_loss`` (mean cross-entropy over masked positions), ``mlm_accuracy``,
         ``nsp_loss``, ``nsp_accuracy``, ``examples`` and ``masked_predictions``."""
+        start = time.perf_counter()
         step = self._steps.get(id(model))
         if step is None:
             step = self._steps[id(model)] = _eval_step(model)
@@ -99,6 +102,7 @@ class PretrainingEvaluator:
         if not totals or totals["examples"] == 0:
             raise ConfigError(f"held-out data {self.data} has no examples")
         n, p = totals["examples"], max(totals["predictions"], 1.0)
+        self.seconds += time.perf_counter() - start
         return {"mlm_loss": totals["mlm_loss"] / p, "mlm_accuracy": totals["mlm_correct"] / p,
                 "nsp_loss": totals["nsp_loss"] / n, "nsp_accuracy": totals["nsp_correct"] / n,
                 "examples": int(n), "masked_predictions": int(totals["predictions"])}

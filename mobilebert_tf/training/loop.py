@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import dataclasses
+import time
 from typing import Callable
 
 import tensorflow as tf
@@ -62,7 +63,10 @@ def run_stages(strategy: tf.distribute.Strategy, model, stages: list[StageRun], 
             if stop_at is not None and int(state.global_step.numpy()) >= stop_at:
                 keeper.save(model, state, optimizer)
                 return False
+            started = time.perf_counter()
             metrics = {k: float(v) for k, v in train_step(iterator).items()}
+            # wall time of the step (the stage's first one includes tracing); tokens/s = batch * seq / this
+            metrics["step_seconds"] = time.perf_counter() - started
             metrics["lr"] = schedule.value(stage_step)
             if len(stages) > 1:
                 metrics["stage_index"] = float(index)  # marks the stage boundaries in TensorBoard

@@ -66,6 +66,9 @@ def make_evaluator(model_config: MobileBertConfig, eval_data, eval_every: int | 
         if eval_every is not None:
             raise ConfigError("--eval-every needs --eval-data (a held-out create-pretraining-data directory)")
         return None
+    if isinstance(eval_data, PretrainingEvaluator):  # a caller's own evaluator (e.g. to read its .seconds)
+        check_eval_data(model_config, eval_data.data)
+        return eval_data if is_chief else None
     check_eval_data(model_config, eval_data)
     return PretrainingEvaluator(eval_data, max_examples=eval_examples) if is_chief else None
 
@@ -82,7 +85,8 @@ def pretrain(model_config: MobileBertConfig | None, data, out_dir: str, config: 
     none). ``stop_at`` stops after that many global steps, saving a checkpoint (to continue later
     with ``resume``). When the run finishes, ``out_dir`` holds the model (``save_pretrained``, with
     ``vocab_file`` or the data's vocab). ``keras.utils.set_random_seed(config.seed)`` seeds Python,
-    NumPy and TensorFlow first. ``eval_data`` (a held-out ``create_pretraining_data`` directory)
+    NumPy and TensorFlow first. ``eval_data`` (a held-out ``create_pretraining_data`` directory, or a
+    ``PretrainingEvaluator``)
     adds held-out MLM/NSP metrics at the start, every ``eval_every`` steps and at the end
     (``eval_examples``: the first N examples only), logged as ``eval/*`` and in ``result.evals``.
     """
