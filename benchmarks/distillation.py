@@ -89,11 +89,11 @@ class Budget:
 _SHARED = dict(hidden_size=256, embedding_size=64, num_attention_heads=4, max_position_embeddings=512)
 # The full config, sized from steps/s measured by distillation_timing.py --estimate (docs/distillation.md).
 FULL = Budget(
-    seq_len=128, max_predictions=20,
-    teacher=dict(num_hidden_layers=6, intra_bottleneck_size=384, intermediate_size=1536, **_SHARED),
-    student=dict(num_hidden_layers=6, intra_bottleneck_size=64, intermediate_size=256, num_feedforward_networks=4,
+    seq_len=64, max_predictions=10,
+    teacher=dict(num_hidden_layers=4, intra_bottleneck_size=256, intermediate_size=1024, **_SHARED),
+    student=dict(num_hidden_layers=4, intra_bottleneck_size=64, intermediate_size=256, num_feedforward_networks=4,
                  **_SHARED),
-    teacher_steps=3000, teacher_lr=2e-3, batch_size=32, lr=2e-3, steps_per_stage=150, final_steps=600,
+    teacher_steps=2500, teacher_lr=2e-3, batch_size=32, lr=2e-3, steps_per_stage=150, final_steps=900,
     eval_every=150, eval_examples=512,
     finetune={"sst-2": RunSettings(layers=0, seq_len=64, epochs=2, learning_rate=1e-3, max_train=4000),
               "mrpc": RunSettings(layers=0, seq_len=128, epochs=3, learning_rate=1e-3)},
@@ -313,7 +313,8 @@ def _pm(m: dict) -> str:
 def markdown(results: dict) -> str:
     b = results["budget"]
     mach = results["machine"]
-    lines = [f"# Knowledge-transfer ablation (paper Table 6){' — QUICK smoke run, not a result' if results['quick'] else ''}",
+    quick = " — QUICK smoke run, not a result" if results["quick"] else ""
+    lines = [f"# Knowledge-transfer ablation (paper Table 6){quick}",
              "", f"Command: `{results['command']}`  ", f"Date {results['date']}; machine: {mach['cpu']}, "
              f"{mach['cores']} cores, TensorFlow {mach['tensorflow']}; load average {mach['load_average_start']} -> "
              f"{mach.get('load_average_end')}; total {results['total_minutes']} min.", "",
@@ -335,7 +336,8 @@ def markdown(results: dict) -> str:
                      f"{100 * a['heldout']['nsp_accuracy']:.1f} | {a['wall_seconds']:.0f} | {a['tokens_per_second']} |")
     lines += ["", "Wall time includes tracing, checkpoints and held-out evaluations; tokens/s counts token "
               "positions (batch x seq) over the summed train-step times (KT arms include the teacher's forward).",
-              "", "Fine-tuning (dev, mean ± std over seeds " + ", ".join(map(str, b["seeds"])) + "; identical settings "
+              "", "Fine-tuning (dev, mean ± std over seeds " + ", ".join(map(str, b["seeds"]))
+              + "; identical settings "
               "for every student; baselines on the same train examples):", ""]
     for task in TASKS:
         f = results["finetune"][task]
@@ -353,7 +355,8 @@ def markdown(results: dict) -> str:
         lines.append(f"- {arm} held-out MLM loss below scratch: {'MET' if r['met'] else 'MISSED'} "
                      f"(scratch minus {arm}: {r['margin']:+.4f})")
     s = v["best_student_beats_tfidf_sst2"]
-    lines += [f"- best student ({s['best_arm']}, {s['best']:.1f}) beats TF-IDF + LR on SST-2 dev ({s['tfidf_lr']:.1f}): "
+    lines += [f"- best student ({s['best_arm']}, {s['best']:.1f}) beats TF-IDF + LR on SST-2 dev "
+              f"({s['tfidf_lr']:.1f}): "
               f"{'MET' if s['met'] else 'MISSED'} ({s['margin']:+.2f})",
               f"- paper ordering progressive ≥ joint ≥ auxiliary: held-out MLM loss "
               f"{'holds' if v['paper_order_progressive_joint_auxiliary_mlm_loss'] else 'does not hold'} "

@@ -32,7 +32,8 @@ from benchmarks.finetune import RunSettings, finetune_run, machine  # noqa: E402
 TRAIN_LINES_TOTAL = 36718  # lines of wikitext-2-wiki.train.tokens (wc -l)
 
 
-def _small_data(budget: Budget, data: Path, work: Path, lines: int, name: str, split: str = "train") -> tuple[str, float]:
+def _small_data(budget: Budget, data: Path, work: Path, lines: int, name: str,
+                split: str = "train") -> tuple[str, float]:
     from mobilebert_tf.data.pretraining import PretrainingDataConfig, create_pretraining_data
 
     target = work / name
@@ -102,6 +103,7 @@ def estimate(budget: Budget, args) -> int:
 
     L = budget.layers
     est = {}
+    (work / "measured.json").write_text(json.dumps(measured, indent=1) + "\n")  # kept if what follows fails
 
     def phase(stage_times: dict, steps_of: dict) -> float:
         return sum(stage_times[s]["median"] * steps_of[s] + max(0.0, stage_times[s]["first"] - stage_times[s]["median"])
@@ -119,7 +121,8 @@ def estimate(budget: Budget, args) -> int:
                                       "pretraining_distillation": budget.final_steps})
     est["joint"] = phase(measured["joint"]["stage"], {"joint_transfer": budget.steps_per_stage * L,
                                                       "pretraining_distillation": budget.final_steps})
-    est["auxiliary"] = phase(measured["auxiliary"]["stage"], {"auxiliary": budget.student_steps})
+    # a one-stage run logs no stage name (_stage_times files it under "pretraining")
+    est["auxiliary"] = phase(measured["auxiliary"]["stage"], {"pretraining": budget.student_steps})
     for arm in ("scratch", "progressive", "joint", "auxiliary"):
         est[arm] += evals_per_run * student_eval
 
@@ -217,7 +220,8 @@ def time_truncation(budget: Budget, args, steps_per_stage: int = 8) -> int:
                      f"{r['full']['wall_seconds']} | {r['truncated']['median_step_seconds']} | "
                      f"{r['full']['median_step_seconds']} |")
     lines += ["", f"Total wall: truncated {tot['truncated']:.1f} s, full {tot['full']:.1f} s, ratio full/truncated "
-              f"{result['wall_ratio_full_over_truncated']}x; steady-state ratio {result['steady_ratio_full_over_truncated']}x.",
+              f"{result['wall_ratio_full_over_truncated']}x; steady-state ratio "
+              f"{result['steady_ratio_full_over_truncated']}x.",
               "", "Command: `python benchmarks/distillation_timing.py --time-truncation`", ""]
     (out / "distillation_truncation.md").write_text("\n".join(lines))
     print("\n".join(lines))

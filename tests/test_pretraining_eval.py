@@ -174,7 +174,8 @@ def test_pretrain_cli_logs_heldout_metrics(train_dir, heldout_dir, tmp_path, cap
     flags = [a for k, v in SHARED.items() for a in ("--override", f"{k}={v}")]
     assert main(["pretrain", "--preset", "mobilebert", "--num-layers", "2", "--override", "intra_bottleneck_size=32",
                  "--override", "intermediate_size=64", "--override", "num_feedforward_networks=1", *flags,
-                 "--data", train_dir, "--out", str(out), "--steps", "6", "--warmup", "0", "--batch-size", "8", "--lr", "5e-2",
+                 "--data", train_dir, "--out", str(out), "--steps", "6", "--warmup", "0", "--batch-size", "8",
+                 "--lr", "5e-2",
                  "--eval-data", heldout_dir, "--eval-every", "3", "--eval-examples", "24", "--no-progress"]) == 0
     assert "held-out at step 6" in capsys.readouterr().out
     records = [json.loads(line) for line in (out / "logs" / "metrics.jsonl").read_text().splitlines()]
