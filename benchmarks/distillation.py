@@ -93,10 +93,10 @@ FULL = Budget(
     teacher=dict(num_hidden_layers=4, intra_bottleneck_size=256, intermediate_size=1024, **_SHARED),
     student=dict(num_hidden_layers=4, intra_bottleneck_size=64, intermediate_size=256, num_feedforward_networks=4,
                  **_SHARED),
-    teacher_steps=2500, teacher_lr=2e-3, batch_size=32, lr=2e-3, steps_per_stage=150, final_steps=900,
+    teacher_steps=2000, teacher_lr=2e-3, batch_size=32, lr=2e-3, steps_per_stage=150, final_steps=600,
     eval_every=150, eval_examples=512,
-    finetune={"sst-2": RunSettings(layers=0, seq_len=64, epochs=2, learning_rate=1e-3, max_train=4000),
-              "mrpc": RunSettings(layers=0, seq_len=128, epochs=3, learning_rate=1e-3)},
+    finetune={"sst-2": RunSettings(layers=0, seq_len=64, epochs=2, learning_rate=1e-3, max_train=3000),
+              "mrpc": RunSettings(layers=0, seq_len=128, epochs=2, learning_rate=1e-3)},
     seeds=(0, 1, 2))
 QUICK = Budget(
     seq_len=32, max_predictions=5,
