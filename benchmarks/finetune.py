@@ -161,22 +161,32 @@ def finetune_run(task_name, settings: RunSettings, init: str, out_dir: Path, *, 
             else str(out_dir), "settings": {**settings.__dict__, "learning_rate": settings.learning_rate}}
 
 
-def glue_task(task_name, settings: RunSettings, args) -> dict:
+def glue_baselines(task_name, max_train: int | None, glue_dir, seed: int, *, full_train: bool = True,
+                   max_dev: int | None = None) -> dict:
+    """Majority class and TF-IDF + LR on exactly the train examples ``finetune`` draws for ``max_train``
+    and ``seed`` (and, with ``full_train``, TF-IDF + LR on the whole train file), scored on dev (its
+    first ``max_dev`` examples, as ``finetune(max_eval_examples=...)`` keeps).
+    Returns ``{"dev_examples", "train_examples_available", "baselines": {name: {"metrics", ...}}}``."""
     from mobilebert_tf.data.glue import read_glue
     from mobilebert_tf.finetuning import get_finetune_task
     from mobilebert_tf.finetuning.tasks import _sample_indices
 
     task = get_finetune_task(task_name)
-    glue = Path(args.data) / "glue"
-    train_all = read_glue(task.glue, glue, "train")
-    dev = read_glue(task.glue, glue, "dev")
+    train_all = read_glue(task.glue, Path(glue_dir), "train")
+    dev = read_glue(task.glue, Path(glue_dir), "dev")[:max_dev]
     # the same seeded sample finetune() draws, so the baselines see exactly the model's training examples
-    train = [train_all[i] for i in _sample_indices(len(train_all), settings.max_train, args.seed)]
-    out = {"dev_examples": len(dev), "train_examples_available": len(train_all), "baselines": {}, "runs": {}}
+    train = [train_all[i] for i in _sample_indices(len(train_all), max_train, seed)]
+    out = {"dev_examples": len(dev), "train_examples_available": len(train_all), "baselines": {}}
     out["baselines"]["majority"] = majority_baseline(task, train, dev)
     out["baselines"]["tfidf_lr_same_train"] = tfidf_baseline(task, train, dev)
-    if len(train) < len(train_all):
+    if full_train and len(train) < len(train_all):
         out["baselines"]["tfidf_lr_full_train"] = tfidf_baseline(task, train_all, dev)
+    return out
+
+
+def glue_task(task_name, settings: RunSettings, args) -> dict:
+    glue = Path(args.data) / "glue"
+    out = {**glue_baselines(task_name, settings.max_train, glue, args.seed), "runs": {}}
     log(f"{task_name}: baselines {json.dumps({k: v['metrics'] for k, v in out['baselines'].items()})}")
     work = Path(args.work_dir)
     out["runs"]["random"] = finetune_run(task_name, settings, "random", work / f"{task_name}-random", data=glue,
@@ -383,8 +393,16 @@ def describe_student(path) -> dict:
     keys = ("num_hidden_layers", "hidden_size", "intra_bottleneck_size", "intermediate_size",
             "num_feedforward_networks", "num_attention_heads", "embedding_size")
     return {"dir": str(path), "config": {k: getattr(config, k) for k in keys},
-            "provenance": {k: info[k] for k in ("strategy", "teacher", "steps", "stage_steps", "distill_config")
-                           if k in info}}
+            "provenance": provenance(info)}
+
+
+def provenance(info: dict) -> dict:
+    """How a model directory was trained, from its ``model.json``: the distiller's ``distilled_from``
+    (teacher, strategy, stages, steps, layer map) or pretrain's ``trained_by``; {} when neither."""
+    for key in ("distilled_from", "trained_by"):
+        if isinstance(info.get(key), dict):
+            return {"source": key, **info[key]}
+    return {}
 
 
 def add_distilled(args) -> int:

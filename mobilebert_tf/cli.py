@@ -26,6 +26,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "predict": ("mobilebert_tf.commands.predict", "classify text / answer questions with a fine-tuned model"),
     "pretrain": ("mobilebert_tf.commands.pretrain", "pre-train a model on MLM + NSP data with LAMB"),
     "distill": ("mobilebert_tf.commands.distill", "distill a student from a teacher (progressive/joint/auxiliary)"),
+    "evaluate-pretraining": ("mobilebert_tf.commands.evaluate_pretraining",
+                             "held-out masked-LM loss/accuracy and NSP accuracy of a pre-training model"),
     "web-demo": ("mobilebert_tf.commands.web_demo", "serve the browser demo (LiteRT.js) for exported models"),
 }
 

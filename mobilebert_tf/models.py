@@ -90,10 +90,21 @@ def dummy_inputs(config: MobileBertConfig, batch: int = 1, seq: int = 8) -> dict
 class MobileBertEncoder(keras.Model):
     """Embeddings + ``num_hidden_layers`` blocks + pooler.
 
-    ``call(inputs, output_hidden_states=False, output_attentions=False)`` returns a dict:
-    ``sequence_output`` [B, S, H], ``pooled_output`` [B, H]; on request ``hidden_states`` (list of
+    ``call(inputs, output_hidden_states=False, output_attentions=False, num_layers=None)`` returns a
+    dict: ``sequence_output`` [B, S, H], ``pooled_output`` [B, H]; on request ``hidden_states`` (list of
     L+1 [B, S, H], embeddings first), ``attention_scores`` and ``attention_probs`` (lists of L
     [B, N, S, S]; scores are masked, before softmax).
+
+    ``num_layers=k`` stops after block ``k`` (1 <= k <= L): the outputs are those of the first ``k``
+    blocks (``sequence_output`` is block k's output, ``hidden_states`` has k+1 entries), equal to the
+    full run's; the blocks above are not computed. Progressive knowledge transfer uses it (stage k
+    needs layers 1..k only).
+
+    Example:
+        >>> enc = MobileBertEncoder(MobileBertConfig.from_preset("mobilebert", num_hidden_layers=4))
+        >>> out = enc(dummy_inputs(enc.config), output_hidden_states=True, num_layers=2)
+        >>> len(out["hidden_states"])
+        3
     """
 
     def __init__(self, config: MobileBertConfig | dict, **kwargs):
@@ -104,12 +115,17 @@ class MobileBertEncoder(keras.Model):
         self.blocks = [MobileBertBlock(self.config, name=f"layer_{i}") for i in range(self.config.num_hidden_layers)]
         self.pooler = Pooler(self.config)
 
-    def call(self, inputs, training=False, output_hidden_states=False, output_attentions=False):
+    def call(self, inputs, training=False, output_hidden_states=False, output_attentions=False, num_layers=None):
+        blocks = self.blocks
+        if num_layers is not None:
+            if not isinstance(num_layers, int) or not 1 <= num_layers <= len(self.blocks):
+                raise ValueError(f"num_layers must be an integer in [1, {len(self.blocks)}], got {num_layers!r}")
+            blocks = self.blocks[:num_layers]
         x = prepare_inputs(inputs, self.config)
         h = self.embeddings(x["input_ids"], x["segment_ids"], training=training, position_ids=x.get("position_ids"))
         hidden_states, scores, probs = [h], [], []
         mask = tf.cast(x["input_mask"], h.dtype)
-        for block in self.blocks:
+        for block in blocks:
             h, s, p = block(h, mask, training=training)
             hidden_states.append(h)
             scores.append(s)

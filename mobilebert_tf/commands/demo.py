@@ -28,6 +28,9 @@ STUDENT = dict(hidden_size=256, embedding_size=64, intra_bottleneck_size=64, int
                num_feedforward_networks=2, num_hidden_layers=4, num_attention_heads=4, max_position_embeddings=512)
 # int8 for the host CPU: int8 weights and activations, the attention score path float (docs/export.md)
 INT8 = "int8-mixed"
+# The held-out set: the first lines of the WikiText-2 test split (never trained on), masked with a fixed seed.
+HELDOUT_LINES = 1500
+HELDOUT_SEED = 12345
 BASELINE = dict(hidden_size=256, embedding_size=256, intra_bottleneck_size=256, intermediate_size=1024,
                 num_hidden_layers=4, num_attention_heads=4, max_position_embeddings=512)
 
@@ -76,11 +79,13 @@ def run(args) -> int:
     corpus = [require(data / "corpus" / "wikitext-2-wiki.valid.tokens", "WikiText-2 corpus"),
               require(data / "corpus" / "bert_sample_text.txt", "BERT sample text")]
     require(data / "glue" / "SST-2" / "train.tsv", "SST-2 data")
+    test_split = require(data / "corpus" / "wikitext-2-wiki.test.tokens", "WikiText-2 test split")
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     steps = Steps(out, args.force)
     q = args.quick
-    paths = {k: out / k for k in ("pretraining_data", "teacher", "student", "sst2", "tflite", "baseline")}
+    paths = {k: out / k for k in ("pretraining_data", "teacher", "student", "sst2", "tflite", "baseline",
+                                  "heldout_data")}
 
     def make_data():
         from mobilebert_tf.data.pretraining import PretrainingDataConfig, create_pretraining_data
@@ -115,6 +120,24 @@ def run(args) -> int:
 
     steps("progressive knowledge transfer to the MobileBERT student", paths["student"] / "model.json",
           distill_student)
+
+    def heldout():
+        from mobilebert_tf.data.pretraining import PretrainingDataConfig, create_pretraining_data
+        from mobilebert_tf.training.evaluation import evaluate_pretraining, load_pretraining_model
+
+        lines = test_split.read_text(encoding="utf-8").splitlines(keepends=True)[:HELDOUT_LINES]
+        head = out / f"{test_split.name}.head{HELDOUT_LINES}"
+        head.write_text("".join(lines), encoding="utf-8")
+        create_pretraining_data([str(head)], str(vocab), str(_fresh(paths["heldout_data"])),
+                                PretrainingDataConfig(seq_len=SEQ_LEN, max_predictions=10, dupe_factor=1,
+                                                      seed=HELDOUT_SEED))
+        result = {"data": f"first {HELDOUT_LINES} lines of {test_split.name}, seed {HELDOUT_SEED}"}
+        for who in ("teacher", "student"):
+            model = load_pretraining_model(str(paths[who]))
+            result[who] = evaluate_pretraining(model, str(paths["heldout_data"]), max_examples=512 if not q else 64)
+        (out / "heldout.json").write_text(json.dumps(result, indent=2) + "\n")
+
+    steps("held-out MLM / NSP of teacher and student (WikiText-2 test split)", out / "heldout.json", heldout)
 
     def finetune_sst2():
         from mobilebert_tf.finetuning.pipeline import finetune
@@ -203,6 +226,14 @@ def summarize(out: Path, paths: dict) -> str:
             precision = "float32" if quantize == "none" else "int8 (attention float)"
             lines.append(f"| {who} | {precision} | {acc} | {r['size_mb']:.1f} | "
                          f"{r['p50_ms']:.2f} | {base / r['p50_ms']:.2f}x | {flops[who]:.2f} |")
+    heldout_file = out / "heldout.json"
+    if heldout_file.exists():
+        h = json.loads(heldout_file.read_text())
+        t, st = h["teacher"], h["student"]
+        lines += ["", f"Held-out pre-training objectives ({h['data']}, {st['examples']} examples): masked-LM accuracy "
+                  f"student {100 * st['mlm_accuracy']:.1f}% vs teacher {100 * t['mlm_accuracy']:.1f}% "
+                  f"(MLM loss {st['mlm_loss']:.3f} vs {t['mlm_loss']:.3f}; NSP accuracy "
+                  f"{100 * st['nsp_accuracy']:.1f}% vs {100 * t['nsp_accuracy']:.1f}%)."]
     res = latency["results"]
     if res[f"baseline_{INT8}"]["p50_ms"] > res["baseline_none"]["p50_ms"]:
         lines += ["", f"The baseline's int8 model is slower than its float one: its LayerNorms (MEAN, "

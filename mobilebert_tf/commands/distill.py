@@ -78,7 +78,8 @@ def _train(args, strategy) -> int:
                            shuffle=not args.no_shuffle, checkpoint_every=args.checkpoint_every,
                            keep_checkpoints=args.keep_checkpoints, log_every=args.log_every)
     distiller = Distiller(args.teacher, student, args.data, args.out, config, strategy=strategy, resume=args.resume,
-                          progress=False if args.no_progress else None)
+                          progress=False if args.no_progress else None, eval_data=args.eval_data,
+                          eval_every=args.eval_every, eval_examples=args.eval_examples)
     stages = distiller.stages
     print(f"distill: {config.strategy}, {len(stages)} stage(s), {distiller.total_steps} steps; student layer -> "
           f"teacher layer {dict(enumerate(distiller.layer_map))}; copied {len(distiller.copied)} weights from the "

@@ -55,6 +55,14 @@ def add_run_args(parser, *, steps_help: str | None = None) -> None:
                         help="tf.distribute strategy: default (one device), mirrored (local GPUs), multiworker "
                              "(TF_CONFIG), tpu (default: %(default)s)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    parser.add_argument("--eval-data", default=None, metavar="DIR",
+                        help="held-out create-pretraining-data directory: log held-out MLM loss/accuracy and NSP "
+                             "accuracy (TensorBoard eval/*, metrics.jsonl) at the start, every --eval-every steps "
+                             "and at the end")
+    parser.add_argument("--eval-every", type=positive_int, default=None, metavar="N",
+                        help="held-out evaluation every N global steps (default: start and end only)")
+    parser.add_argument("--eval-examples", type=positive_int, default=None, metavar="N",
+                        help="evaluate on the first N held-out examples (default: all)")
 
 
 def parse_overrides(items: list[str], num_layers: int | None = None) -> dict:
@@ -100,6 +108,10 @@ def print_summary(result, command: str) -> None:
     last = result.history[-1] if result.history else {}
     shown = ", ".join(f"{k} {v:.4g}" for k, v in last.items() if isinstance(v, float) and k != "lr")
     step = result.state["global_step"]
+    if result.evals:
+        last_eval = result.evals[-1]
+        print(f"{command}: held-out at step {last_eval['step']}: " + ", ".join(
+            f"{k} {v:.4g}" for k, v in last_eval["eval"].items() if isinstance(v, float)))
     if result.finished:
         print(f"{command}: done at step {step}{' (' + shown + ')' if shown else ''}; model saved to {result.out_dir}")
     else:
@@ -157,6 +169,7 @@ def _train(args, strategy) -> int:
                             log_every=args.log_every)
     result = pretrain(model_config, args.data, args.out, config, resume=args.resume, strategy=strategy,
                       init_from=args.init, vocab_file=args.vocab, stop_at=args.stop_at,
-                      progress=False if args.no_progress else None)
+                      progress=False if args.no_progress else None, eval_data=args.eval_data,
+                      eval_every=args.eval_every, eval_examples=args.eval_examples)
     print_summary(result, "pretrain")
     return 0

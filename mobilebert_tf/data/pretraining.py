@@ -378,6 +378,11 @@ def _sha256(path: str | os.PathLike) -> str:
     return h.hexdigest()
 
 
+def file_sha256(path: str | os.PathLike) -> str:
+    """Hex sha256 of a file (as recorded in ``manifest.json`` for shards, corpus files and the vocab)."""
+    return _sha256(path)
+
+
 def _write_json_atomic(path: Path, obj) -> None:
     atomic_write_json(path, obj, sort_keys=True, ensure_ascii=True)
 

@@ -27,7 +27,7 @@ from mobilebert_tf.training.configs import JsonConfig, OptimizerConfig, check_fi
 from mobilebert_tf.training.distribute import distributed_pretraining_dataset, worker_info
 from mobilebert_tf.training.loop import StageRun, distributed_step, run_stages
 from mobilebert_tf.training.losses import masked_lm_loss, next_sentence_loss, pretraining_outputs
-from mobilebert_tf.training.pretrain import TrainResult, check_data, data_vocab
+from mobilebert_tf.training.pretrain import TrainResult, check_data, data_vocab, make_evaluator
 from mobilebert_tf.training.progress import RunLogger
 from mobilebert_tf.training.schedules import WarmupLinearDecay
 from mobilebert_tf.weights import named_weights
@@ -143,12 +143,20 @@ def load_teacher(teacher_dir: str):
 
 class Distiller:
     """One distillation run: teacher, student, stages, checkpoints. ``run()`` may be called again
-    after it stopped at ``stop_at``; it continues where it stopped."""
+    after it stopped at ``stop_at``; it continues where it stopped.
+
+    ``truncate`` (default True): transfer-only stages run teacher and student only up to the deepest
+    layer they compare (``stage_depths``); False runs both full encoders (same results, for timing).
+    ``eval_data``/``eval_every``/``eval_examples``: held-out MLM/NSP metrics of the student, as in
+    ``pretrain``."""
 
     def __init__(self, teacher_dir: str, student_config: MobileBertConfig, data, out_dir: str,
                  config: DistillConfig = DistillConfig(), *, strategy: tf.distribute.Strategy | None = None,
-                 resume: bool = False, vocab_file: str | None = None, progress: bool | None = None):
+                 resume: bool = False, vocab_file: str | None = None, progress: bool | None = None,
+                 truncate: bool = True, eval_data=None, eval_every: int | None = None,
+                 eval_examples: int | None = None):
         self.config = config
+        self.truncate = truncate
         self.strategy = strategy or tf.distribute.get_strategy()
         self.is_chief, worker = worker_info(self.strategy)
         self.out_dir = os.fspath(out_dir)
@@ -156,6 +164,8 @@ class Distiller:
         self.progress = progress
         self.teacher_dir = os.fspath(teacher_dir)
         check_data(data)
+        self.eval_every = eval_every
+        self.evaluator = make_evaluator(student_config, eval_data, eval_every, eval_examples, self.is_chief)
         self.stages = config.stages(student_config.num_hidden_layers)
         attention = config.losses.uses_attention and any(s.transfer_layers for s in self.stages)
 
@@ -205,12 +215,21 @@ class Distiller:
                 out.append((path, var, mult))
         return out
 
+    def stage_depths(self, stage: Stage) -> tuple[int | None, int | None]:
+        """``(teacher layers, student layers)`` a stage runs: a transfer-only stage stops both encoders
+        after the deepest layer it compares (progressive stage k: student layers 1..k); None = all."""
+        if not self.truncate or stage.distill or not stage.transfer_layers:
+            return None, None
+        deepest = max(stage.transfer_layers)
+        return max(self.layer_map[s] for s in stage.transfer_layers) + 1, deepest + 1
+
     def _stage_run(self, stage: Stage) -> StageRun:
         cfg, losses = self.config, self.config.losses
         teacher, student = self.teacher, self.student
         pairs = [(s, self.layer_map[s]) for s in stage.transfer_layers]
         hidden = bool(pairs)
         attention = hidden and self.uses_attention
+        t_layers, s_layers = self.stage_depths(stage)
 
         def build():
             schedule = WarmupLinearDecay(cfg.optimizer.learning_rate, stage.steps,
@@ -223,12 +242,13 @@ class Distiller:
 
             def replica_step(batch):
                 t_out = pretraining_outputs(teacher, batch, training=False, output_hidden_states=hidden,
-                                            output_attentions=attention, heads=stage.distill)
+                                            output_attentions=attention, heads=stage.distill, num_layers=t_layers)
                 t_out = tf.nest.map_structure(tf.stop_gradient, t_out)
                 metrics = {}
                 with tf.GradientTape() as tape:
                     s_out = pretraining_outputs(student, batch, training=True, output_hidden_states=hidden,
-                                                output_attentions=attention, heads=stage.distill)
+                                                output_attentions=attention, heads=stage.distill,
+                                                num_layers=s_layers)
                     loss = tf.constant(0.0)
                     if pairs:
                         terms = layer_transfer_losses(t_out, s_out, pairs, losses, mask=batch["input_mask"])
@@ -264,7 +284,7 @@ class Distiller:
             finished = run_stages(self.strategy, self.student, [self._stage_run(s) for s in self.stages],
                                   state=self.state, keeper=self.keeper, logger=logger, iterator=self._iterator,
                                   checkpoint_every=self.config.checkpoint_every, resume_path=self._resume_path,
-                                  stop_at=stop_at)
+                                  stop_at=stop_at, evaluator=self.evaluator, eval_every=self.eval_every)
         finally:
             logger.close()
         # A later call continues mid-stage with the optimizer state saved at the stop.
@@ -275,12 +295,13 @@ class Distiller:
                 "stages": [s.name for s in self.stages], "steps": self.total_steps,
                 "layer_map": list(self.layer_map)}})
         return TrainResult(model=self.student, finished=finished, history=logger.history,
-                           state=self.state.as_dict(), out_dir=self.out_dir)
+                           state=self.state.as_dict(), out_dir=self.out_dir, evals=logger.evals)
 
 
 def distill(teacher_dir: str, student_config: MobileBertConfig, data, out_dir: str,
             config: DistillConfig = DistillConfig(), **kwargs) -> TrainResult:
     """``Distiller(...).run()``; keyword arguments ``strategy``, ``resume``, ``vocab_file``,
-    ``progress`` go to :class:`Distiller`, ``stop_at`` to ``run``."""
+    ``progress``, ``truncate``, ``eval_data``, ``eval_every``, ``eval_examples`` go to
+    :class:`Distiller`, ``stop_at`` to ``run``."""
     stop_at = kwargs.pop("stop_at", None)
     return Distiller(teacher_dir, student_config, data, out_dir, config, **kwargs).run(stop_at=stop_at)

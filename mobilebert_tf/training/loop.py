@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import dataclasses
+import time
 from typing import Callable
 
 import tensorflow as tf
@@ -46,16 +47,22 @@ class WorkerLostError(MobileBertError):
 
 def run_stages(strategy: tf.distribute.Strategy, model, stages: list[StageRun], *, state: TrainState,
                keeper: CheckpointKeeper, logger: RunLogger, iterator, checkpoint_every: int,
-               resume_path: str | None = None, stop_at: int | None = None) -> bool:
+               resume_path: str | None = None, stop_at: int | None = None,
+               evaluator: Callable | None = None, eval_every: int | None = None) -> bool:
     """Run ``stages`` from where ``state`` stands. Saves a checkpoint every ``checkpoint_every``
     global steps, at the end of every stage and when stopping at global step ``stop_at``.
+
+    ``evaluator(model) -> dict of floats`` (held-out metrics, see training/evaluation.py) runs before
+    the first step of a fresh run, every ``eval_every`` global steps and after the last step; its
+    results go to ``logger.eval``.
 
     Returns True when every stage is done, False when stopped early at ``stop_at``. Raises WorkerLostError
     when another worker of the cluster is gone (every worker then restarts with ``--resume``).
     """
     try:
         return _run_stages(strategy, model, stages, state=state, keeper=keeper, logger=logger, iterator=iterator,
-                           checkpoint_every=checkpoint_every, resume_path=resume_path, stop_at=stop_at)
+                           checkpoint_every=checkpoint_every, resume_path=resume_path, stop_at=stop_at,
+                           evaluator=evaluator, eval_every=eval_every)
     except PEER_FAILURES as e:
         if not isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
             raise
@@ -68,7 +75,10 @@ def run_stages(strategy: tf.distribute.Strategy, model, stages: list[StageRun], 
 
 
 def _run_stages(strategy, model, stages, *, state, keeper, logger, iterator, checkpoint_every, resume_path,
-                stop_at) -> bool:
+                stop_at, evaluator, eval_every) -> bool:
+    eval_every = eval_every or 0
+    if evaluator is not None and int(state.global_step.numpy()) == 0:
+        logger.eval(0, evaluator(model))
     for index in range(int(state.stage.numpy()), len(stages)):
         stage = stages[index]
         with strategy.scope():
@@ -81,7 +91,10 @@ def _run_stages(strategy, model, stages, *, state, keeper, logger, iterator, che
             if stop_at is not None and int(state.global_step.numpy()) >= stop_at:
                 keeper.save(model, state, optimizer)
                 return False
+            started = time.perf_counter()
             metrics = {k: float(v) for k, v in train_step(iterator).items()}
+            # wall time of the step (the stage's first one includes tracing); tokens/s = batch * seq / this
+            metrics["step_seconds"] = time.perf_counter() - started
             metrics["lr"] = schedule.value(stage_step)
             if len(stages) > 1:
                 metrics["stage_index"] = float(index)  # marks the stage boundaries in TensorBoard
@@ -91,6 +104,9 @@ def _run_stages(strategy, model, stages, *, state, keeper, logger, iterator, che
                 state.next_stage()
             step = int(state.global_step.numpy())
             logger.step(step, metrics, stage.name if len(stages) > 1 else None)
+            if evaluator is not None and ((eval_every and step % eval_every == 0)
+                                          or (stage_done and index + 1 == len(stages))):
+                logger.eval(step, evaluator(model))
             if step % checkpoint_every == 0 or stage_done or step == stop_at:
                 keeper.save(model, state, optimizer)
         if stop_at is not None and int(state.global_step.numpy()) >= stop_at and index + 1 < len(stages):

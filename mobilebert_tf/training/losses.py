@@ -19,16 +19,18 @@ def gather_positions(sequence: tf.Tensor, positions: tf.Tensor) -> tf.Tensor:
 
 
 def pretraining_outputs(model, features, *, training: bool, output_hidden_states: bool = False,
-                        output_attentions: bool = False, heads: bool = True) -> dict:
+                        output_attentions: bool = False, heads: bool = True, num_layers: int | None = None) -> dict:
     """``MobileBertForPreTraining`` forward with the MLM head applied at the masked positions only.
 
     Returns the encoder outputs plus ``mlm_logits`` [B, P, V] (at ``masked_lm_positions``) and
     ``nsp_logits`` [B, 2] when ``heads``. The model's own ``call`` computes logits for all S
-    positions; P is about S / 6, and the [*, V] product dominates the head's cost.
+    positions; P is about S / 6, and the [*, V] product dominates the head's cost. ``num_layers``
+    runs only the first blocks of the encoder (see ``MobileBertEncoder.call``); use it without heads.
     """
     inputs = {k: features[k] for k in INPUT_KEYS if k in features}
+    extra = {} if num_layers is None else {"num_layers": num_layers}
     out = dict(model.encoder(inputs, training=training, output_hidden_states=output_hidden_states,
-                             output_attentions=output_attentions))
+                             output_attentions=output_attentions, **extra))
     if heads:
         masked = gather_positions(out["sequence_output"], features["masked_lm_positions"])
         out["mlm_logits"] = model.mlm(masked, model.encoder.word_embeddings)

@@ -18,6 +18,7 @@ from mobilebert_tf.models import MobileBertForPreTraining
 from mobilebert_tf.training.checkpointing import CheckpointKeeper, TrainState, check_run_settings
 from mobilebert_tf.training.configs import OptimizerConfig, PretrainConfig  # noqa: F401 (re-exported)
 from mobilebert_tf.training.distribute import distributed_pretraining_dataset, worker_info
+from mobilebert_tf.training.evaluation import PretrainingEvaluator, check_eval_data
 from mobilebert_tf.training.loop import StageRun, distributed_step, run_stages
 from mobilebert_tf.training.losses import masked_lm_loss, next_sentence_loss, pretraining_outputs
 from mobilebert_tf.training.progress import RunLogger
@@ -34,6 +35,7 @@ class TrainResult:
     history: list[dict]
     state: dict[str, int]
     out_dir: str
+    evals: list[dict] = dataclasses.field(default_factory=list)  # held-out metrics, {"step", "eval"} per evaluation
 
 
 def check_data(data) -> None:
@@ -54,9 +56,27 @@ def data_vocab(data) -> tuple[str | None, int | None]:
     return vocab.get("path"), vocab.get("size")
 
 
+def make_evaluator(model_config: MobileBertConfig, eval_data, eval_every: int | None, eval_examples: int | None,
+                   is_chief: bool = True) -> PretrainingEvaluator | None:
+    """The held-out evaluator of a training run (None without ``eval_data``, and on non-chief workers);
+    checks the flags and the data before anything is written."""
+    if eval_every is not None and (not isinstance(eval_every, int) or eval_every < 1):
+        raise ConfigError(f"--eval-every must be a positive integer, got {eval_every!r}")
+    if eval_data is None:
+        if eval_every is not None:
+            raise ConfigError("--eval-every needs --eval-data (a held-out create-pretraining-data directory)")
+        return None
+    if isinstance(eval_data, PretrainingEvaluator):  # a caller's own evaluator (e.g. to read its .seconds)
+        check_eval_data(model_config, eval_data.data)
+        return eval_data if is_chief else None
+    check_eval_data(model_config, eval_data)
+    return PretrainingEvaluator(eval_data, max_examples=eval_examples) if is_chief else None
+
+
 def pretrain(model_config: MobileBertConfig | None, data, out_dir: str, config: PretrainConfig = PretrainConfig(), *,
              resume: bool = False, strategy: tf.distribute.Strategy | None = None, init_from: str | None = None,
-             vocab_file: str | None = None, stop_at: int | None = None, progress: bool | None = None) -> TrainResult:
+             vocab_file: str | None = None, stop_at: int | None = None, progress: bool | None = None,
+             eval_data=None, eval_every: int | None = None, eval_examples: int | None = None) -> TrainResult:
     """Pre-train a ``MobileBertForPreTraining`` on MLM + NSP data (``create_pretraining_data`` output).
 
     ``init_from`` starts from a model directory's weights instead of random ones (``model_config``,
@@ -65,7 +85,10 @@ def pretrain(model_config: MobileBertConfig | None, data, out_dir: str, config: 
     none). ``stop_at`` stops after that many global steps, saving a checkpoint (to continue later
     with ``resume``). When the run finishes, ``out_dir`` holds the model (``save_pretrained``, with
     ``vocab_file`` or the data's vocab). ``keras.utils.set_random_seed(config.seed)`` seeds Python,
-    NumPy and TensorFlow first.
+    NumPy and TensorFlow first. ``eval_data`` (a held-out ``create_pretraining_data`` directory, or a
+    ``PretrainingEvaluator``)
+    adds held-out MLM/NSP metrics at the start, every ``eval_every`` steps and at the end
+    (``eval_examples``: the first N examples only), logged as ``eval/*`` and in ``result.evals``.
     """
     strategy = strategy or tf.distribute.get_strategy()
     is_chief, worker = worker_info(strategy)
@@ -82,6 +105,7 @@ def pretrain(model_config: MobileBertConfig | None, data, out_dir: str, config: 
     if model_config is None:
         raise ConfigError("pretrain needs a model config (or init_from)")
     check_data(data)
+    evaluator = make_evaluator(model_config, eval_data, eval_every, eval_examples, is_chief)
     data_vocab_path, data_vocab_size = data_vocab(data)
     if data_vocab_size is not None and data_vocab_size > model_config.vocab_size:
         raise ConfigError(f"config field 'vocab_size' ({model_config.vocab_size}) is smaller than the data's vocab "
@@ -127,7 +151,8 @@ def pretrain(model_config: MobileBertConfig | None, data, out_dir: str, config: 
     try:
         finished = run_stages(strategy, model, [StageRun("pretraining", config.steps, build)], state=state,
                               keeper=keeper, logger=logger, iterator=iter(dataset),
-                              checkpoint_every=config.checkpoint_every, resume_path=resume_path, stop_at=stop_at)
+                              checkpoint_every=config.checkpoint_every, resume_path=resume_path, stop_at=stop_at,
+                              evaluator=evaluator, eval_every=eval_every)
     finally:
         logger.close()
     if finished and is_chief:
@@ -135,4 +160,4 @@ def pretrain(model_config: MobileBertConfig | None, data, out_dir: str, config: 
             "command": "pretrain", "steps": config.steps, "batch_size": config.batch_size,
             "replicas": strategy.num_replicas_in_sync, "data": settings["data"]}})
     return TrainResult(model=model, finished=finished, history=logger.history, state=state.as_dict(),
-                       out_dir=out_dir)
+                       out_dir=out_dir, evals=logger.evals)

@@ -61,6 +61,7 @@ class RunLogger:
         self.log_every = max(1, log_every)
         self.total_steps = total_steps
         self.history: list[dict] = []
+        self.evals: list[dict] = []
         self.log_dir = os.path.join(out_dir, LOG_DIR)
         self._writer = None
         self._jsonl = None
@@ -87,6 +88,21 @@ class RunLogger:
         with self._writer.as_default():
             for name, value in metrics.items():
                 write_scalar(name, value, step)
+        self._jsonl.write(json.dumps(record) + "\n")
+        self._jsonl.flush()
+
+    def eval(self, step: int, metrics: dict[str, float]) -> None:
+        """Record held-out metrics after global ``step``: TensorBoard ``eval/<name>``, and a
+        ``{"step": step, "eval": {...}}`` line in ``metrics.jsonl``."""
+        record = {"step": step, "eval": dict(metrics)}
+        self.evals.append(record)
+        if not self.enabled:
+            return
+        self.write(f"step {step}: held-out " + ", ".join(f"{k} {v:.4g}" for k, v in metrics.items()
+                                                         if isinstance(v, float)))
+        with self._writer.as_default():
+            for name, value in metrics.items():
+                write_scalar(f"eval/{name}", value, step)
         self._jsonl.write(json.dumps(record) + "\n")
         self._jsonl.flush()
 
