@@ -10,8 +10,6 @@ or ``sentence1``/``sentence2`` or ``question``/``sentence`` header) or ``.json``
 from __future__ import annotations
 
 import csv
-import json
-import os
 from dataclasses import dataclass
 from pathlib import Path
 

@@ -7,7 +7,6 @@ import json
 import os
 from typing import Any, Mapping
 
-import numpy as np
 import tensorflow as tf
 import tf_keras as keras
 

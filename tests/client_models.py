@@ -17,7 +17,6 @@ import time
 from pathlib import Path
 
 import numpy as np
-import tensorflow as tf
 import tf_keras as keras
 
 from export import android_assets
@@ -26,10 +25,10 @@ from export.task_data import sst2_inputs
 from export.tflite_io import make_interpreter, read_tflite
 from mobilebert_tf import MobileBertConfig, MobileBertForQuestionAnswering, MobileBertForSequenceClassification
 from mobilebert_tf.data.glue import read_glue
-from mobilebert_tf.data.squad import convert_examples_to_features, features_to_arrays, read_squad
+from mobilebert_tf.data.squad import convert_examples_to_features, read_squad
 from mobilebert_tf.tokenization import BertTokenizer
 from mobilebert_tf.paths import bert_vocab, default_data_dir
-from tests.fit_utils import fit_classifier
+from tests.fit_utils import fit_classifier, fit_qa
 
 ROOT = Path(__file__).resolve().parents[1]
 # the shared data as tests/conftest.py finds it (not imported from there: conftest builds the fixture
@@ -95,26 +94,10 @@ def qa_training_examples(tokenizer, n: int = 12):
 
 
 def fit_qa_model(tokenizer, chosen, steps: int = 30):
-    arrays = features_to_arrays([f for _, f in chosen])
     keras.utils.set_random_seed(0)
     model = MobileBertForQuestionAnswering(MobileBertConfig.from_preset("mobilebert_tiny", **SMALL))
     model.build_with_dummy()
-    inputs = {k: tf.constant(arrays[k]) for k in ("input_ids", "input_mask", "segment_ids")}
-    starts, ends = tf.constant(arrays["start_positions"]), tf.constant(arrays["end_positions"])
-    opt = keras.optimizers.Adam(2e-3)
-
-    @tf.function
-    def step():
-        with tf.GradientTape() as tape:
-            out = model(inputs, training=True)
-            ce = keras.losses.sparse_categorical_crossentropy
-            loss = 0.5 * (tf.reduce_mean(ce(starts, out["start_logits"], from_logits=True))
-                          + tf.reduce_mean(ce(ends, out["end_logits"], from_logits=True)))
-        opt.apply_gradients(zip(tape.gradient(loss, model.trainable_variables), model.trainable_variables))
-        return loss
-
-    for _ in range(steps):
-        step()
+    fit_qa(model, [f for _, f in chosen], steps)
     return model
 
 

@@ -18,7 +18,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import tensorflow as tf
 import tf_keras as keras
 
 from export import android_assets
@@ -26,11 +25,12 @@ from export.exporter import export_tflite
 from export.tflite_io import make_interpreter, read_tflite
 from mobilebert_tf import MobileBertConfig, MobileBertForQuestionAnswering
 from mobilebert_tf.data.glue import read_glue
-from mobilebert_tf.data.squad import (convert_examples_to_features, features_to_arrays, postprocess_predictions,
+from mobilebert_tf.data.squad import (convert_examples_to_features, postprocess_predictions,
                                       read_squad)
 from mobilebert_tf.squad_eval import exact_match_score, normalize_answer
 from mobilebert_tf.tokenization import BertTokenizer
 from tests.conftest import GLUE, SHARED_DATA, SQUAD_SMALL, VOCAB
+from tests.fit_utils import fit_qa
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "android_demo" / "host_replay"))
@@ -86,27 +86,11 @@ def exported(tokenizer, app_tokenizer, tmp_path_factory):
     features = convert_examples_to_features(examples, tokenizer, seq_len=SEQ, is_training=True)
     chosen = _app_answerable(examples, features, app_tokenizer, N_EXAMPLES)
     assert len(chosen) == N_EXAMPLES
-    arrays = features_to_arrays([f for _, f in chosen])
 
     keras.utils.set_random_seed(0)
     model = MobileBertForQuestionAnswering(MobileBertConfig.from_preset("mobilebert_tiny", num_hidden_layers=2))
     model.build_with_dummy()
-    inputs = {k: tf.constant(arrays[k]) for k in ("input_ids", "input_mask", "segment_ids")}
-    starts, ends = tf.constant(arrays["start_positions"]), tf.constant(arrays["end_positions"])
-    opt = keras.optimizers.Adam(2e-3)
-
-    @tf.function
-    def step():
-        with tf.GradientTape() as tape:
-            out = model(inputs, training=True)
-            ce = keras.losses.sparse_categorical_crossentropy
-            loss = 0.5 * (tf.reduce_mean(ce(starts, out["start_logits"], from_logits=True))
-                          + tf.reduce_mean(ce(ends, out["end_logits"], from_logits=True)))
-        opt.apply_gradients(zip(tape.gradient(loss, model.trainable_variables), model.trainable_variables))
-        return loss
-
-    for _ in range(STEPS):
-        loss = step()
+    loss = fit_qa(model, [f for _, f in chosen], STEPS)
     assert float(loss) < 0.05, float(loss)
 
     tmp = tmp_path_factory.mktemp("replay")

@@ -11,9 +11,7 @@ there, unless ``--force``.
 from __future__ import annotations
 
 import json
-import os
 import shutil
-import sys
 import time
 from pathlib import Path
 from mobilebert_tf.argtypes import positive_int
