@@ -35,6 +35,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
+from mobilebert_tf.fileio import atomic_write_json, atomic_write_text  # noqa: E402
 from benchmarks.finetune import RunSettings, finetune_run, glue_baselines, machine, provenance  # noqa: E402
 
 ARMS = ("scratch", "auxiliary", "joint", "progressive")
@@ -198,7 +199,7 @@ def train_phase(name: str, out_dir: Path, budget: Budget, heldout: str, fn) -> d
                "tokens_per_second_median_step": round(budget.batch_size * budget.seq_len / steady, 1)
                if steps else None,
                "curve": read_curve(out_dir)}
-    summary_file.write_text(json.dumps(summary, indent=1) + "\n")
+    atomic_write_json(summary_file, summary, indent=1, ensure_ascii=True)
     log(f"{name}: {summary['steps']} steps, {wall:.0f} s, {summary['tokens_per_second']} tokens/s, held-out "
         f"MLM loss {summary['curve'][-1]['mlm_loss']:.3f}" if summary["curve"] else f"{name}: done")
     return summary
@@ -416,8 +417,8 @@ def run(budget: Budget, args, command: str) -> dict:
 
 def write_results(results: dict, out: Path) -> None:
     out.mkdir(parents=True, exist_ok=True)
-    (out / "distillation.json").write_text(json.dumps(results, indent=1) + "\n")
-    (out / "distillation.md").write_text(markdown(results))
+    atomic_write_json(out / "distillation.json", results, indent=1, ensure_ascii=True)
+    atomic_write_text(out / "distillation.md", markdown(results))
     plot(results, out / "distillation.png")
 
 

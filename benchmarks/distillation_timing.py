@@ -14,7 +14,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import os
 import statistics
@@ -26,6 +25,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
+from mobilebert_tf.fileio import atomic_write_json, atomic_write_text  # noqa: E402
 from benchmarks.distillation import FULL, TRAIN_SEED, Budget, configs, corpus_head, log  # noqa: E402
 from benchmarks.finetune import RunSettings, finetune_run, machine  # noqa: E402
 
@@ -103,7 +103,7 @@ def estimate(budget: Budget, args) -> int:
 
     L = budget.layers
     est = {}
-    (work / "measured.json").write_text(json.dumps(measured, indent=1) + "\n")  # kept if what follows fails
+    atomic_write_json(work / "measured.json", measured, indent=1, ensure_ascii=True)  # kept if what follows fails
 
     def phase(stage_times: dict, steps_of: dict) -> float:
         return sum(stage_times[s]["median"] * steps_of[s] + max(0.0, stage_times[s]["first"] - stage_times[s]["median"])
@@ -147,7 +147,7 @@ def estimate(budget: Budget, args) -> int:
               "estimate_total_hours": round(total / 3600, 2)}
     out = Path(args.results)
     out.mkdir(parents=True, exist_ok=True)
-    (out / "distillation_estimate.json").write_text(json.dumps(result, indent=1) + "\n")
+    atomic_write_json(out / "distillation_estimate.json", result, indent=1, ensure_ascii=True)
     for k, v in est.items():
         print(f"{k:>12}: {v / 60:6.1f} min")
     print(f"{'total':>12}: {total / 3600:6.2f} h (load average {os.getloadavg()[0]:.2f}; shared machine: noisy)")
@@ -206,7 +206,7 @@ def time_truncation(budget: Budget, args, steps_per_stage: int = 8) -> int:
               "steady_ratio_full_over_truncated": round(steady["full"] / steady["truncated"], 2)}
     out = Path(args.results)
     out.mkdir(parents=True, exist_ok=True)
-    (out / "distillation_truncation.json").write_text(json.dumps(result, indent=1) + "\n")
+    atomic_write_json(out / "distillation_truncation.json", result, indent=1, ensure_ascii=True)
     lines = [f"# Progressive stages: truncated vs full encoders ({result['date']}, {result['machine']['cpu']}, "
              f"{result['machine']['cores']} cores, load {load_start} -> {result['machine']['load_average_end']})", "",
              f"Teacher {budget.teacher}, student {budget.student}; batch {budget.batch_size}, seq {budget.seq_len}, "
@@ -223,7 +223,7 @@ def time_truncation(budget: Budget, args, steps_per_stage: int = 8) -> int:
               f"{result['wall_ratio_full_over_truncated']}x; steady-state ratio "
               f"{result['steady_ratio_full_over_truncated']}x.",
               "", "Command: `python benchmarks/distillation_timing.py --time-truncation`", ""]
-    (out / "distillation_truncation.md").write_text("\n".join(lines))
+    atomic_write_text(out / "distillation_truncation.md", "\n".join(lines))
     print("\n".join(lines))
     return 0
 

@@ -30,6 +30,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
+from mobilebert_tf.fileio import atomic_write_json, atomic_write_text  # noqa: E402
+
 
 @dataclass(frozen=True)
 class RunSettings:
@@ -356,7 +358,7 @@ def main(argv=None) -> int:
     args = p.parse_args(argv)
     if args.render_only:
         results = json.loads((Path(args.results) / "finetune.json").read_text())
-        (Path(args.results) / "finetune.md").write_text(markdown(results))
+        atomic_write_text(Path(args.results) / "finetune.md", markdown(results))
         return 0
     if args.add_distilled:
         return add_distilled(args)
@@ -378,8 +380,8 @@ def main(argv=None) -> int:
     results["total_minutes"] = round((time.perf_counter() - started) / 60, 1)
     out = Path(args.results)
     out.mkdir(parents=True, exist_ok=True)
-    (out / "finetune.json").write_text(json.dumps(results, indent=1) + "\n")
-    (out / "finetune.md").write_text(markdown(results))
+    atomic_write_json(out / "finetune.json", results, indent=1, ensure_ascii=True)
+    atomic_write_text(out / "finetune.md", markdown(results))
     print(markdown(results))
     return 0
 
@@ -430,8 +432,8 @@ def add_distilled(args) -> int:
                             "load_average_start": load_start,
                             "load_average_end": [round(x, 2) for x in os.getloadavg()],
                             "minutes": round((time.perf_counter() - started) / 60, 1)}
-    (out / "finetune.json").write_text(json.dumps(results, indent=1) + "\n")
-    (out / "finetune.md").write_text(markdown(results))
+    atomic_write_json(out / "finetune.json", results, indent=1, ensure_ascii=True)
+    atomic_write_text(out / "finetune.md", markdown(results))
     print(markdown(results))
     return 0
 

@@ -30,6 +30,8 @@ from pathlib import Path
 
 import numpy as np
 
+from mobilebert_tf.fileio import atomic_write_json, atomic_write_text
+
 PRESETS = ("mobilebert", "mobilebert_tiny", "bert_base")
 MODES = ("none", "dynamic", "int8-mixed")
 PRECISION = {"none": "float", "dynamic": "dynamic-range int8", "int8-mixed": "int8 (attention float)"}
@@ -77,7 +79,7 @@ def export_models(work: Path, data_dir, presets, modes, quick: bool, reuse: bool
                              "size_mb": r.size_bytes / 1e6, "max_seq_len": r.report["max_seq_len"],
                              "gate_agreement": r.report["agreement"], "quick": quick,
                              "layers": config.num_hidden_layers})
-                record.write_text(json.dumps(rows, indent=1) + "\n")
+                atomic_write_json(record, rows, indent=1, ensure_ascii=True)
         del model
     return rows
 
@@ -359,9 +361,9 @@ def main(argv=None) -> int:
     real_lengths = [f["ids"].shape[1] for f in sst2_feeds(args.data, args.examples, True)]
     result = summarize_results(configs, real_lengths, machine, args, args.presets, args.modes)
     result["versions"] = versions()
-    (out / "real_length.json").write_text(json.dumps(result, indent=2) + "\n")
+    atomic_write_json(out / "real_length.json", result, indent=2, ensure_ascii=True)
     text = markdown(result)
-    (out / "real_length.md").write_text(text)
+    atomic_write_text(out / "real_length.md", text)
     plot(result, str(out / "real_length.png"))
     print(text)
     return 0

@@ -12,7 +12,6 @@ Writes ``benchmarks/results/training_speed.{json,md}`` (``--results``).
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import statistics
 import sys
@@ -23,6 +22,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
+from mobilebert_tf.fileio import atomic_write_json, atomic_write_text  # noqa: E402
 from benchmarks.distillation import FULL, corpus_head  # noqa: E402
 from benchmarks.finetune import machine  # noqa: E402
 
@@ -191,8 +191,8 @@ def main(argv=None) -> int:
     results["machine"]["load_average_end"] = [round(x, 2) for x in os.getloadavg()]
     out = Path(args.results)
     out.mkdir(parents=True, exist_ok=True)
-    (out / "training_speed.json").write_text(json.dumps(results, indent=1) + "\n")
-    (out / "training_speed.md").write_text(markdown(results))
+    atomic_write_json(out / "training_speed.json", results, indent=1, ensure_ascii=True)
+    atomic_write_text(out / "training_speed.md", markdown(results))
     print(markdown(results))
     return 0
 
