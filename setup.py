@@ -15,6 +15,7 @@ INSTALL_REQUIRES = [
 EXTRAS = {
     "dev": [
         "pytest==9.2.0",
+        "ruff==0.17.6",            # lint (ruff.toml), run by make test
         "hypothesis==6.170.17",    # property tests of the readers (tests/test_fuzz_readers.py)
         "torch==2.13.0",           # CPU build; parity peer only
         "transformers==5.24.0",
