@@ -2,16 +2,22 @@
 PYTHON ?= python3.11
 VENV ?= .venv
 BIN := $(VENV)/bin
-STAMP := $(VENV)/.installed-$(shell cat setup.py | sha1sum | cut -c1-12)
-PYTEST_ARGS ?=
-
-.PHONY: demo test test-fast install clean tools clients-venv web-deps
+SETUP_HASH := $(shell cat setup.py | sha1sum | cut -c1-12)
+# `make demo` installs the package alone; `make test` adds the dev extra (pytest, ruff, torch, ...).
+STAMP := $(VENV)/.installed-$(SETUP_HASH)
+DEV_STAMP := $(VENV)/.installed-dev-$(SETUP_HASH)
 
 $(STAMP): setup.py
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e .
+	find $(VENV) -maxdepth 1 -name '.installed-*' ! -name '.installed-dev-*' ! -name '.installed-$(SETUP_HASH)' -delete
+	touch $(STAMP)
+
+$(DEV_STAMP): $(STAMP)
 	$(BIN)/pip install --quiet -e '.[dev]'
-	rm -f $(VENV)/.installed-* && touch $(STAMP)
+	find $(VENV) -maxdepth 1 -name '.installed-dev-*' ! -name '.installed-dev-$(SETUP_HASH)' -delete
+	touch $(DEV_STAMP)
 
 # Tools the tests need beyond the venv (a skipped test of these fails under CI=true, tests/conftest.py).
 # Each target leaves its stamp only after a successful install, so a failed one is retried next time.
@@ -52,17 +58,21 @@ tools: $(APT_STAMP) $(KOTLIN_STAMP) $(CLIENTS_STAMP) $(WEB_STAMP)
 clients-venv: $(CLIENTS_STAMP)
 web-deps: $(WEB_STAMP)
 
-install: $(STAMP)
+install: $(DEV_STAMP)
 
 demo: $(STAMP)
 	$(BIN)/mobilebert demo $(DEMO_ARGS)
 
 # Everything, slow end-to-end tests included (CI runs exactly this).
-test: $(STAMP) tools
+test: $(DEV_STAMP) tools
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
+# ruff alone (tests/test_architecture.py runs it too, with the import-graph checks).
+lint: $(DEV_STAMP)
+	$(BIN)/ruff check .
+
 # Skip the tests marked slow, for quick iteration.
-test-fast: $(STAMP)
+test-fast: $(DEV_STAMP)
 	$(BIN)/python -m pytest -m "not slow" $(PYTEST_ARGS)
 
 clean:
