@@ -1,12 +1,16 @@
 """``mobilebert demo`` (README's first command): the whole road on the shared real data, small enough
 for 2 CPU cores in about 15 minutes.
 
-corpus -> pre-training data -> pre-train a small IB-BERT teacher -> progressive distillation of a
-MobileBERT-shaped student -> fine-tune on SST-2 -> export float and int8 (with metadata and the
-accuracy gate) -> benchmark next to a same-depth BERT-style baseline -> one summary table.
+WikiText-2 train split -> pre-training data -> pre-train a small IB-BERT teacher -> progressive
+distillation of a MobileBERT-shaped student -> held-out MLM/NSP of both (WikiText-2 test split) ->
+fine-tune on SST-2 -> export float and int8, fixed and ``--seq-len dynamic`` (with metadata and the
+accuracy gate) -> benchmark next to a same-depth BERT-style baseline, and fixed vs real-length latency
+on SST-2 dev sentences -> one summary (``summary.md`` + ``summary.json``; ``--results DIR`` also writes
+``DIR/demo.{md,json}``, as committed in ``benchmarks/results/``).
 
-Every step writes under ``--out`` (default ``runs/demo``) and is skipped when its output is already
-there, unless ``--force``.
+The teacher/student settings are the ones ``benchmarks/distillation.py`` found best that still fit about
+15 minutes on 2 cores (docs/distillation.md). Every step writes under ``--out`` (default ``runs/demo``)
+and is skipped when its output is already there, unless ``--force``.
 """
 from __future__ import annotations
 
@@ -14,7 +18,9 @@ import json
 import shutil
 import time
 from pathlib import Path
+
 from mobilebert_tf.argtypes import positive_int
+from mobilebert_tf.fileio import atomic_write_json, atomic_write_text
 
 HELP = "the end-to-end demo"
 
@@ -24,6 +30,16 @@ TEACHER = dict(hidden_size=256, embedding_size=64, intra_bottleneck_size=256, in
                num_hidden_layers=4, num_attention_heads=4, max_position_embeddings=512)
 STUDENT = dict(hidden_size=256, embedding_size=64, intra_bottleneck_size=64, intermediate_size=256,
                num_feedforward_networks=2, num_hidden_layers=4, num_attention_heads=4, max_position_embeddings=512)
+# Pre-training budget (steps of batch 32), from the distillation benchmark's best arm (docs/distillation.md).
+TEACHER_STEPS = 300
+DISTILL_STRATEGY = "progressive"
+STEPS_PER_STAGE = 40
+FINAL_STEPS = 120
+LEARNING_RATE = 2e-3
+# --quick: the first lines of the train split and a few steps per stage (a smoke run, not a result)
+QUICK_LINES = 2000
+# Real-length latency: the first SST-2 dev sentences, fixed (padded to SEQ_LEN) vs each at its own length.
+REAL_LENGTH_EXAMPLES = 300
 # int8 for the host CPU: int8 weights and activations, the attention score path float (docs/export.md)
 INT8 = "int8-mixed"
 # The held-out set: the first lines of the WikiText-2 test split (never trained on), masked with a fixed seed.
@@ -42,6 +58,8 @@ def configure(parser):
     parser.add_argument("--force", action="store_true", help="redo every step")
     parser.add_argument("--quick", action="store_true", help="a few steps per stage (a smoke run, not a result)")
     parser.add_argument("--threads", type=positive_int, default=2, help="benchmark threads (default: %(default)s)")
+    parser.add_argument("--results", default=None,
+                        help="also write the summary as RESULTS/demo.md and RESULTS/demo.json (e.g. benchmarks/results)")
 
 
 class Steps:
@@ -74,25 +92,25 @@ def run(args) -> int:
 
     data = Path(args.data)
     vocab = require(data / "vocab" / "bert-base-uncased-vocab.txt", "BERT vocab")
-    corpus = [require(data / "corpus" / "wikitext-2-wiki.valid.tokens", "WikiText-2 corpus"),
-              require(data / "corpus" / "bert_sample_text.txt", "BERT sample text")]
+    train_split = require(data / "corpus" / "wikitext-2-wiki.train.tokens", "WikiText-2 train split")
     require(data / "glue" / "SST-2" / "train.tsv", "SST-2 data")
     test_split = require(data / "corpus" / "wikitext-2-wiki.test.tokens", "WikiText-2 test split")
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     steps = Steps(out, args.force)
     q = args.quick
+    corpus = first_lines(train_split, QUICK_LINES, out) if q else train_split
     paths = {k: out / k for k in ("pretraining_data", "teacher", "student", "sst2", "tflite", "baseline",
                                   "heldout_data")}
 
     def make_data():
         from mobilebert_tf.data.pretraining import PretrainingDataConfig, create_pretraining_data
 
-        create_pretraining_data([str(c) for c in corpus], str(vocab), str(_fresh(paths["pretraining_data"])),
+        create_pretraining_data([str(corpus)], str(vocab), str(_fresh(paths["pretraining_data"])),
                                 PretrainingDataConfig(seq_len=SEQ_LEN, max_predictions=10, dupe_factor=1, seed=7),
                                 progress=True)
 
-    steps("pre-training data (WikiText-2 valid + BERT sample text)", paths["pretraining_data"] / "manifest.json",
+    steps(f"pre-training data ({corpus.name})", paths["pretraining_data"] / "manifest.json",
           make_data)
 
     def pretrain_teacher():
@@ -100,8 +118,8 @@ def run(args) -> int:
 
         config = MobileBertConfig.from_preset("ib_bert_large", **TEACHER)
         pretrain(config, str(paths["pretraining_data"]), str(_fresh(paths["teacher"])),
-                 PretrainConfig(steps=20 if q else 300, batch_size=32, seed=0, checkpoint_every=100,
-                                optimizer=OptimizerConfig(learning_rate=2e-3)),
+                 PretrainConfig(steps=20 if q else TEACHER_STEPS, batch_size=32, seed=0, checkpoint_every=100,
+                                optimizer=OptimizerConfig(learning_rate=LEARNING_RATE)),
                  vocab_file=str(vocab), progress=True)
 
     steps("pre-train the IB-BERT teacher (4 layers)", paths["teacher"] / "model.json", pretrain_teacher)
@@ -112,20 +130,19 @@ def run(args) -> int:
 
         config = MobileBertConfig.from_preset("mobilebert", **STUDENT)
         distill(str(paths["teacher"]), config, str(paths["pretraining_data"]), str(_fresh(paths["student"])),
-                DistillConfig(strategy="progressive", steps_per_stage=5 if q else 40, final_steps=10 if q else 120,
-                              batch_size=32, optimizer=OptimizerConfig(learning_rate=2e-3), checkpoint_every=100),
+                DistillConfig(strategy=DISTILL_STRATEGY, steps_per_stage=5 if q else STEPS_PER_STAGE,
+                              final_steps=10 if q else FINAL_STEPS, batch_size=32,
+                              optimizer=OptimizerConfig(learning_rate=LEARNING_RATE), checkpoint_every=100),
                 vocab_file=str(vocab), progress=True)
 
-    steps("progressive knowledge transfer to the MobileBERT student", paths["student"] / "model.json",
+    steps(f"{DISTILL_STRATEGY} knowledge transfer to the MobileBERT student", paths["student"] / "model.json",
           distill_student)
 
     def heldout():
         from mobilebert_tf.data.pretraining import PretrainingDataConfig, create_pretraining_data
         from mobilebert_tf.training.evaluation import evaluate_pretraining, load_pretraining_model
 
-        lines = test_split.read_text(encoding="utf-8").splitlines(keepends=True)[:HELDOUT_LINES]
-        head = out / f"{test_split.name}.head{HELDOUT_LINES}"
-        head.write_text("".join(lines), encoding="utf-8")
+        head = first_lines(test_split, HELDOUT_LINES, out)
         create_pretraining_data([str(head)], str(vocab), str(_fresh(paths["heldout_data"])),
                                 PretrainingDataConfig(seq_len=SEQ_LEN, max_predictions=10, dupe_factor=1,
                                                       seed=HELDOUT_SEED))
@@ -133,7 +150,7 @@ def run(args) -> int:
         for who in ("teacher", "student"):
             model = load_pretraining_model(str(paths[who]))
             result[who] = evaluate_pretraining(model, str(paths["heldout_data"]), max_examples=512 if not q else 64)
-        (out / "heldout.json").write_text(json.dumps(result, indent=2) + "\n")
+        atomic_write_json(out / "heldout.json", result)
 
     steps("held-out MLM / NSP of teacher and student (WikiText-2 test split)", out / "heldout.json", heldout)
 
@@ -151,7 +168,7 @@ def run(args) -> int:
     def export_models():
         import tf_keras as keras
 
-        from export.exporter import export_tflite
+        from export.exporter import DYNAMIC, export_tflite
         from mobilebert_tf import MobileBertForSequenceClassification
         from mobilebert_tf.tokenization import BertTokenizer
 
@@ -162,10 +179,11 @@ def run(args) -> int:
         info = json.loads((paths["sst2"] / "model.json").read_text())
         labels = info.get("labels") or ["negative", "positive"]
         for quantize in ("none", INT8):
-            export_tflite(student, "classifier", tflite / f"student_{quantize}.tflite", seq_len=SEQ_LEN,
-                          quantize=quantize, tokenizer=tokenizer, vocab_file=str(vocab), labels=labels,
-                          data_dir=str(data), gate_examples=872 if not q else 64, calibration_examples=100,
-                          description="demo MobileBERT student, SST-2")
+            for seq_len, suffix in ((SEQ_LEN, ""), (DYNAMIC, "_dynamic")):
+                export_tflite(student, "classifier", tflite / f"student_{quantize}{suffix}.tflite", seq_len=seq_len,
+                              quantize=quantize, tokenizer=tokenizer, vocab_file=str(vocab), labels=labels,
+                              data_dir=str(data), gate_examples=872 if not q else 64, calibration_examples=100,
+                              description="demo MobileBERT student, SST-2")
         # The baseline only times the architecture: same depth, BERT-style (no bottlenecks, LayerNorm, GELU).
         keras.utils.set_random_seed(0)
         baseline = MobileBertForSequenceClassification(MobileBertConfig.from_preset("bert_base", **BASELINE),
@@ -189,13 +207,78 @@ def run(args) -> int:
             path = str(paths["tflite"] / f"{name}.tflite")
             rows[name] = measure_tflite(path, real_inputs(path, 8, str(data)), threads=args.threads,
                                         runs=20 if q else 50, warmup=5)
-        (out / "latency.json").write_text(json.dumps({"machine": machine_name(), "results": rows}, indent=2) + "\n")
+        # Real lengths: the same sentences, padded to SEQ_LEN (fixed) or each at its own length (dynamic);
+        # fixed and dynamic alternate per precision so both see the same machine load.
+        n = 32 if q else REAL_LENGTH_EXAMPLES
+        fixed_feeds, own_feeds, lengths = sst2_length_feeds(vocab, data, n)
+        real = {"examples": len(own_feeds), "mean_tokens": float(sum(lengths) / len(lengths)),
+                "max_tokens": max(lengths), "results": {}}
+        for mode in ("none", INT8):
+            for suffix, feeds in (("", fixed_feeds), ("_dynamic", own_feeds)):
+                path = str(paths["tflite"] / f"student_{mode}{suffix}.tflite")
+                real["results"][f"student_{mode}{suffix}"] = measure_tflite(
+                    path, feeds, threads=args.threads, runs=len(feeds), warmup=5)
+        atomic_write_json(out / "latency.json", {"machine": machine_name(), "results": rows, "real_length": real})
 
     steps("benchmark (LiteRT + XNNPACK, side by side)", out / "latency.json", benchmark)
     summary = summarize(out, paths)
+    record = summary_record(out, paths, args, steps.timings)
     print(summary)
-    (out / "summary.md").write_text(summary + "\n")
+    atomic_write_text(out / "summary.md", summary + "\n")
+    atomic_write_json(out / "summary.json", record)
+    if args.results:
+        results = Path(args.results)
+        results.mkdir(parents=True, exist_ok=True)
+        atomic_write_text(results / "demo.md", summary + "\n")
+        atomic_write_json(results / "demo.json", record)
+        print(f"[demo] wrote {results / 'demo.md'} and {results / 'demo.json'}")
     return 0
+
+
+def first_lines(path: Path, lines: int, out: Path) -> Path:
+    """The first ``lines`` lines of ``path``, written once into ``out`` (the held-out set, --quick's corpus)."""
+    head = out / f"{path.name}.head{lines}"
+    if not head.is_file():
+        text = path.read_text(encoding="utf-8").splitlines(keepends=True)[:lines]
+        atomic_write_text(head, "".join(text))
+    return head
+
+
+def sst2_length_feeds(vocab: Path, data: Path, n: int):
+    """The first ``n`` SST-2 dev sentences as feeds padded to SEQ_LEN and at their own length (same tokens)."""
+    from export.task_data import sst2_inputs
+    from mobilebert_tf.tokenization import BertTokenizer
+
+    packed = sst2_inputs(BertTokenizer(str(vocab)), data, "dev", n, SEQ_LEN)
+    names = {"input_ids": "ids", "input_mask": "mask", "segment_ids": "segment_ids"}
+    fixed = [{names[k]: v for k, v in packed.batch(i).items()} for i in range(len(packed))]
+    own = [{names[k]: v for k, v in packed.own_length(i).items()} for i in range(len(packed))]
+    return fixed, own, [int(x) for x in packed.lengths()]
+
+
+def summary_record(out: Path, paths: dict, args, timings: dict) -> dict:
+    """The summary's figures as data (summary.json): accuracies from the export reports, latencies, held-out
+    metrics, the settings and the step timings of this invocation."""
+    latency = json.loads((out / "latency.json").read_text())
+    reports = {}
+    for path in sorted(paths["tflite"].glob("*.tflite.report.json")):
+        report = json.loads(path.read_text())
+        reports[path.name.removesuffix(".tflite.report.json")] = {"metric": report.get("metric")}
+    heldout = out / "heldout.json"
+    return {
+        "command": "mobilebert demo" + (" --quick" if args.quick else ""),
+        "date": time.strftime("%Y-%m-%d %H:%M"),
+        "machine": latency["machine"],
+        "settings": {"seq_len": SEQ_LEN, "teacher": TEACHER, "student": STUDENT,
+                     "teacher_steps": 20 if args.quick else TEACHER_STEPS, "strategy": DISTILL_STRATEGY,
+                     "steps_per_stage": 5 if args.quick else STEPS_PER_STAGE,
+                     "final_steps": 10 if args.quick else FINAL_STEPS, "learning_rate": LEARNING_RATE,
+                     "quick": bool(args.quick)},
+        "accuracy": reports,
+        "latency": latency,
+        "heldout": json.loads(heldout.read_text()) if heldout.is_file() else None,
+        "step_seconds": {k: round(v, 1) for k, v in timings.items()},
+    }
 
 
 def summarize(out: Path, paths: dict) -> str:
@@ -232,6 +315,16 @@ def summarize(out: Path, paths: dict) -> str:
                   f"student {100 * st['mlm_accuracy']:.1f}% vs teacher {100 * t['mlm_accuracy']:.1f}% "
                   f"(MLM loss {st['mlm_loss']:.3f} vs {t['mlm_loss']:.3f}; NSP accuracy "
                   f"{100 * st['nsp_accuracy']:.1f}% vs {100 * t['nsp_accuracy']:.1f}%)."]
+    real = latency.get("real_length")
+    if real:
+        lines += ["", f"Real-length latency (first {real['examples']} SST-2 dev sentences, mean "
+                  f"{real['mean_tokens']:.1f} tokens, longest {real['max_tokens']}; one run each, mean ms):", "",
+                  f"| precision | fixed {SEQ_LEN} | dynamic (own length) | dynamic / fixed |", "|---|---|---|---|"]
+        for quantize in ("none", INT8):
+            fixed = real["results"][f"student_{quantize}"]["mean_ms"]
+            dynamic = real["results"][f"student_{quantize}_dynamic"]["mean_ms"]
+            precision = "float32" if quantize == "none" else "int8 (attention float)"
+            lines.append(f"| {precision} | {fixed:.2f} | {dynamic:.2f} | {dynamic / fixed:.2f}x |")
     res = latency["results"]
     if res[f"baseline_{INT8}"]["p50_ms"] > res["baseline_none"]["p50_ms"]:
         lines += ["", f"The baseline's int8 model is slower than its float one: its LayerNorms (MEAN, "
