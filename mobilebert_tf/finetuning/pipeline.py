@@ -55,7 +55,7 @@ def _prepare_out_dir(out_dir: Path, overwrite: bool) -> None:
         shutil.rmtree(out_dir / "logs")
 
 
-def finetune(task: FinetuneTask | str, *, init: str, out_dir, data=None, config: FinetuneConfig = FinetuneConfig(),
+def finetune(task: FinetuneTask | str, *, init: str, out_dir, data=None, config: FinetuneConfig | None = None,
              preset: str = "mobilebert", config_overrides: Mapping | None = None, vocab: str | None = None,
              lowercase: bool | None = None, train_file=None, dev_file=None, holdout_articles: int | None = None,
              max_train_examples: int | None = None, max_eval_examples: int | None = None, overwrite: bool = False,
@@ -64,10 +64,32 @@ def finetune(task: FinetuneTask | str, *, init: str, out_dir, data=None, config:
     ``out_dir``. Train examples beyond ``max_train_examples`` are dropped by a seeded random sample; dev
     examples beyond ``max_eval_examples`` from the end of the file. lowercase None: the init directory's
     setting (model.json), else uncased. ``qat``: quantization-aware training (tfmot fake quantization; the
-    result exports with ``mobilebert export --quantize qat``)."""
+    result exports with ``mobilebert export --quantize qat``).
+
+    Args:
+        task: the task or its name (``TASK_NAMES``).
+        init: ``"random"`` (the ``preset`` with ``config_overrides``) or a model directory.
+        out_dir: where the best checkpoint, history.json, dev predictions and logs/ go.
+        data: the GLUE root / task folder / file, or the SQuAD folder / file (None: the shared data's).
+        config: the run's settings (None: ``FinetuneConfig()``).
+        preset, config_overrides: the architecture of a random init (overrides also apply to a directory's).
+        vocab, lowercase: the tokenizer (None: the init directory's, else the BERT uncased vocab).
+        train_file, dev_file, holdout_articles, max_train_examples, max_eval_examples: the data (above).
+        overwrite: replace a model already in ``out_dir``.
+        qat, progress, log: above; ``log`` gets the one-line messages (default: stderr).
+
+    Returns:
+        The ``FinetuneResult``.
+
+    Example:
+        >>> task = get_finetune_task("mrpc")
+        >>> finetune(task, init="runs/student", out_dir="runs/mrpc",
+        ...          config=FinetuneConfig.for_task(task, learning_rate=5e-5)).best["dev"]
+    """
     from mobilebert_tf.finetuning.modeling import init_model, read_model_info, resolve_vocab
     from mobilebert_tf.tokenization import BertTokenizer
 
+    config = config if config is not None else FinetuneConfig()
     log = log or (lambda msg: print(msg, file=sys.stderr))
     task = get_finetune_task(task) if isinstance(task, str) else task
     out_dir = Path(out_dir)
