@@ -20,7 +20,7 @@ from mobilebert_tf.data.glue import GlueTask, get_task, read_glue
 from mobilebert_tf.errors import UsageError
 
 __all__ = ["FinetuneTask", "TaskData", "TASK_NAMES", "get_finetune_task", "load_glue_split", "load_squad_split",
-           "resolve_squad_file", "squad_subset", "describe", "KINDS"]
+           "resolve_squad_file", "squad_subset", "sample_indices", "describe", "KINDS"]
 
 KINDS = ("classification", "regression", "span")
 
@@ -143,9 +143,25 @@ class TaskData:
         return int(self.inputs["input_ids"].shape[0])
 
 
-def _sample_indices(n: int, limit: int | None, seed: int | None) -> np.ndarray:
+def sample_indices(n: int, limit: int | None, seed: int | None) -> np.ndarray:
     """All of range(n), or ``limit`` of them: a seeded random sample in file order (training, so a prefix of
-    a sorted file cannot bias it) or the first ``limit`` (seed None: evaluation, reproducible by eye)."""
+    a sorted file cannot bias it) or the first ``limit`` (seed None: evaluation, reproducible by eye).
+
+    Args:
+        n: the number of examples.
+        limit: how many to keep (None, or >= n: all).
+        seed: the sample's seed (None: the first ``limit``).
+
+    Returns:
+        Sorted int indices into the examples.
+
+    Raises:
+        UsageError: ``limit`` below 1.
+
+    Example:
+        >>> sample_indices(10, 3, seed=None)
+        array([0, 1, 2])
+    """
     if limit is None or limit >= n:
         return np.arange(n)
     if limit < 1:
@@ -172,7 +188,7 @@ def load_glue_split(task: FinetuneTask, tokenizer, path, split: str, seq_len: in
         raise DataError(f"{source}: no examples")
     if split != "test" and any(e.label is None for e in examples):
         raise DataError(f"{source}: unlabeled rows cannot be used for training or evaluation")
-    examples = [examples[i] for i in _sample_indices(len(examples), max_examples, sample_seed)]
+    examples = [examples[i] for i in sample_indices(len(examples), max_examples, sample_seed)]
     targets = {}
     if split != "test":
         dtype = np.float32 if task.kind == "regression" else np.int32
@@ -217,10 +233,10 @@ def resolve_squad_file(task: FinetuneTask, path, split: str) -> Path:
 def squad_subset(dataset: dict, articles: slice | None = None, qids: set | None = None) -> dict:
     """A SQuAD JSON object with only the articles in ``articles`` and, within them, only questions in ``qids``
     (paragraphs left without questions are dropped). The input is not modified."""
-    from mobilebert_tf.squad_eval import _articles
+    from mobilebert_tf.squad_eval import squad_articles
 
     out_articles = []
-    chosen = _articles(dataset)[articles] if articles is not None else _articles(dataset)
+    chosen = squad_articles(dataset)[articles] if articles is not None else squad_articles(dataset)
     for article in chosen:
         paragraphs = []
         for paragraph in article.get("paragraphs", []):
@@ -270,7 +286,7 @@ def load_squad_split(task: FinetuneTask, tokenizer, path, split: str, seq_len: i
         missing = [e.qas_id for e in examples if not e.is_impossible and e.start_position is None]
         if missing:
             raise DataError(f"{source}: question {missing[0]} has no answer to train on")
-    keep = _sample_indices(len(examples), max_examples, sample_seed)
+    keep = sample_indices(len(examples), max_examples, sample_seed)
     if len(keep) < len(examples):
         examples = [examples[i] for i in keep]
         dataset = squad_subset(dataset, qids={e.qas_id for e in examples})
