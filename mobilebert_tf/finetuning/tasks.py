@@ -50,6 +50,16 @@ class FinetuneTask:
     (start/end logits, SQuAD). labels: class names in class-id order (``("score",)`` for regression, ``()``
     for span). label_values: the label strings as written in the data files. metrics: the official metric
     names, as returned by ``score``. default_seq_len: 128 for GLUE, 384 for SQuAD (Google's settings).
+
+    Args:
+        name, kind, labels, label_values, metrics, default_seq_len: above.
+        glue: the GLUE reader's task (None for SQuAD).
+        squad_version: 1 or 2 (None for GLUE).
+
+    Example:
+        >>> task = get_finetune_task("mrpc")
+        >>> task.kind, task.labels, task.metrics
+        ('classification', ('not_equivalent', 'equivalent'), ('accuracy', 'f1'))
     """
 
     name: str
@@ -63,7 +73,7 @@ class FinetuneTask:
 
     @property
     def defaults(self) -> dict[str, Any]:
-        """Default hyper-parameters (DESIGN.md section 2). SQuAD: Google's 5 epochs, lr 4e-5, batch 32, seq 384.
+        """Default hyper-parameters (docs/finetuning.md). SQuAD: Google's 5 epochs, lr 4e-5, batch 32, seq 384.
         GLUE: 3 epochs, batch 32, seq 128 and lr 1e-4, above BERT's usual 2e-5..5e-5 because MobileBERT needs
         higher rates; search it (and seeds, for CoLA/MRPC/RTE) for real results."""
         if self.kind == "span":
@@ -101,8 +111,21 @@ class FinetuneTask:
 
 def get_finetune_task(name: str) -> FinetuneTask:
     """Task by name: any GLUE name ``get_task`` accepts (``sst2``, ``STS-B``, ``mnli-mm``), ``squad1`` or
-    ``squad2`` (also ``squad``, ``squad-v1.1``, ``squad2.0``). Unknown names raise DataError listing the valid
-    ones."""
+    ``squad2`` (also ``squad``, ``squad-v1.1``, ``squad2.0``).
+
+    Args:
+        name: the task name, in any of the spellings above.
+
+    Returns:
+        The ``FinetuneTask``.
+
+    Raises:
+        DataError: an unknown name (the message lists the valid ones).
+
+    Example:
+        >>> get_finetune_task("STS_B").name, get_finetune_task("squad").name
+        ('sts-b', 'squad1')
+    """
     key = name.strip().lower().replace("_", "-") if isinstance(name, str) else None
     key = _SQUAD_ALIASES.get(key, key)
     if key in SQUAD_VERSIONS:
@@ -129,6 +152,15 @@ class TaskData:
     (regression); ``start_positions``, ``end_positions`` int32 [N] (SQuAD training). examples: the
     ``GlueExample`` / ``SquadExample`` objects; features: ``SquadFeature`` per row (SQuAD only);
     dataset: the SQuAD JSON restricted to ``examples`` (for the official evaluation); source: where it came from.
+
+    Args:
+        inputs, targets, examples, source, features, dataset: above.
+        notes: one-line remarks for the log (e.g. how many windows the questions became).
+
+    Example:
+        >>> data = load_task_data(get_finetune_task("sst-2"), tokenizer, "glue", "dev", FinetuneConfig())
+        >>> len(data), data.inputs["input_ids"].shape
+        (872, (872, 128))
     """
 
     inputs: dict[str, np.ndarray]
@@ -179,6 +211,20 @@ def load_glue_split(task: FinetuneTask, tokenizer, path, split: str, seq_len: in
     read only (``inputs`` empty), enough to score a prediction file.
 
     Labels outside the task's set are DataErrors naming the file and line (``read_glue``).
+
+    Args:
+        task: a GLUE task.
+        tokenizer: a ``BertTokenizer``, or None to read only.
+        path: the GLUE root, the task folder or the .tsv.
+        split: ``train``, ``dev`` or ``test``.
+        seq_len: the packed length.
+        max_examples, sample_seed: keep ``sample_indices(n, max_examples, sample_seed)`` of the examples.
+
+    Returns:
+        The ``TaskData``.
+
+    Example:
+        >>> load_glue_split(get_finetune_task("rte"), tokenizer, "glue", "dev", 128, max_examples=20)
     """
     from mobilebert_tf.data.glue import resolve_glue_file
 
@@ -215,7 +261,23 @@ def _squad_file_names(version: int, split: str) -> list[str]:
 
 def resolve_squad_file(task: FinetuneTask, path, split: str) -> Path:
     """The SQuAD JSON for ``split``: ``path`` itself if a file, else ``path/{split}-v1.1.json`` (or ``.json.zip``;
-    ``v2.0`` for squad2). A missing file is a DataError naming the paths looked at."""
+    ``v2.0`` for squad2).
+
+    Args:
+        task: a SQuAD task.
+        path: a .json / .json.zip file or the folder holding it.
+        split: ``train`` or ``dev``.
+
+    Returns:
+        The file's path.
+
+    Raises:
+        DataError: no such file (the message names the paths looked at).
+
+    Example:
+        >>> resolve_squad_file(get_finetune_task("squad1"), "shared/data/squad", "dev")
+        PosixPath('shared/data/squad/dev-v1.1.json.zip')
+    """
     path = Path(path)
     if path.is_file():
         return path
@@ -232,7 +294,20 @@ def resolve_squad_file(task: FinetuneTask, path, split: str) -> Path:
 
 def squad_subset(dataset: dict, articles: slice | None = None, qids: set | None = None) -> dict:
     """A SQuAD JSON object with only the articles in ``articles`` and, within them, only questions in ``qids``
-    (paragraphs left without questions are dropped). The input is not modified."""
+    (paragraphs left without questions are dropped). The input is not modified.
+
+    Args:
+        dataset: the SQuAD JSON object (or its ``data`` list).
+        articles: which articles (None: all).
+        qids: which question ids (None: all).
+
+    Returns:
+        A new SQuAD JSON object (``version`` kept).
+
+    Example:
+        >>> len(squad_subset(dataset, slice(0, 2))["data"])
+        2
+    """
     from mobilebert_tf.squad_eval import squad_articles
 
     out_articles = []
@@ -256,8 +331,23 @@ def load_squad_split(task: FinetuneTask, tokenizer, path, split: str, seq_len: i
 
     holdout_articles N: there is no public train file beside the dev file here, so both splits come from
     ``path``'s dev file: ``dev`` = its first N articles, ``train`` = the rest (disjoint articles, so no
-    context is seen in both). tokenizer None: read only. split ``train`` sets start/end targets (an impossible question, or an answer
-    outside the window, targets [CLS]).
+    context is seen in both). tokenizer None: read only. split ``train`` sets start/end targets (an impossible
+    question, or an answer outside the window, targets [CLS]).
+
+    Args:
+        task: a SQuAD task.
+        tokenizer: a ``BertTokenizer``, or None to read only.
+        path: a .json / .json.zip file or its folder (``resolve_squad_file``).
+        split: ``train`` or ``dev``.
+        seq_len, doc_stride, max_query_length: the windows.
+        holdout_articles: above (None: the split's own file).
+        max_examples, sample_seed: keep ``sample_indices(n, max_examples, sample_seed)`` of the questions.
+
+    Returns:
+        The ``TaskData`` (one row per window; ``examples`` per question).
+
+    Example:
+        >>> load_squad_split(get_finetune_task("squad1"), tokenizer, "squad", "train", 384, holdout_articles=2)
     """
     from mobilebert_tf.data.squad import convert_examples_to_features, features_to_arrays, load_json, read_squad
 
@@ -302,7 +392,18 @@ def load_squad_split(task: FinetuneTask, tokenizer, path, split: str, seq_len: i
 
 
 def describe(task: FinetuneTask) -> dict[str, Any]:
-    """A JSON-able summary of the task (model.json metadata)."""
+    """A JSON-able summary of the task, for model.json.
+
+    Args:
+        task: the task.
+
+    Returns:
+        ``{"task", "task_kind", "metrics", ...}`` plus labels, label values and the task type.
+
+    Example:
+        >>> describe(get_finetune_task("sst-2"))["labels"]
+        ['negative', 'positive']
+    """
     out: dict[str, Any] = {"task": task.name, "task_kind": task.kind, "metrics": list(task.metrics)}
     if task.kind != "span":
         out["labels"] = list(task.labels)

@@ -33,7 +33,20 @@ from mobilebert_tf.weights import named_weights
 
 @keras.utils.register_keras_serializable(package=PACKAGE)
 class LAMB(keras.optimizers.Optimizer):
-    """Layer-wise Adaptive Moments optimizer for Batch training (see the module docstring)."""
+    """Layer-wise Adaptive Moments optimizer for Batch training (see the module docstring).
+
+    Args:
+        learning_rate: a float or a schedule (``WarmupLinearDecay``).
+        weight_decay_rate: decoupled decay, not on the variables given to ``exclude_from_weight_decay``.
+        beta_1, beta_2, epsilon: Adam's moments.
+        bias_correction: Adam's bias correction (False: Google's MobileBERT release).
+        global_clipnorm: clip all gradients together to this norm (None: no clipping).
+        jit_compile, name, **kwargs: the tf-keras optimizer's.
+
+    Example:
+        >>> opt = LAMB(WarmupLinearDecay(1.5e-3, total_steps=10_000, warmup_steps=1000))
+        >>> opt.exclude_from_weight_decay(var_list=no_decay_variables(model))
+    """
 
     def __init__(self, learning_rate=1e-3, weight_decay_rate: float = 0.01, beta_1: float = 0.9,
                  beta_2: float = 0.999, epsilon: float = 1e-6, bias_correction: bool = True,
@@ -169,7 +182,19 @@ def no_decay_variables(model: keras.layers.Layer) -> list[tf.Variable]:
 def make_lamb(model: keras.layers.Layer, learning_rate, *, weight_decay_rate: float = 0.01,
               clip_norm: float | None = 1.0, beta_1: float = 0.9, beta_2: float = 0.999, epsilon: float = 1e-6,
               bias_correction: bool = True) -> LAMB:
-    """LAMB with weight decay (and trust ratio) off for ``model``'s norm parameters and biases."""
+    """LAMB with weight decay (and trust ratio) off for ``model``'s norm parameters and biases.
+
+    Args:
+        model: the built model (``no_decay_variables`` picks the exclusions).
+        learning_rate: a float or a schedule.
+        weight_decay_rate, clip_norm, beta_1, beta_2, epsilon, bias_correction: ``LAMB``'s.
+
+    Returns:
+        The ``LAMB`` optimizer.
+
+    Example:
+        >>> opt = make_lamb(model, WarmupLinearDecay(1.5e-3, total_steps=10_000, warmup_steps=1000))
+    """
     opt = LAMB(learning_rate, weight_decay_rate=weight_decay_rate, beta_1=beta_1, beta_2=beta_2, epsilon=epsilon,
                bias_correction=bias_correction, global_clipnorm=clip_norm)
     opt.exclude_from_weight_decay(var_list=no_decay_variables(model))
