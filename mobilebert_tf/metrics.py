@@ -21,13 +21,38 @@ def _pair(predictions, labels, dtype=None) -> tuple[np.ndarray, np.ndarray]:
 
 
 def accuracy(predictions, labels) -> float:
-    """Fraction of equal entries. predictions, labels: [N]."""
+    """Fraction of equal entries.
+
+    Args:
+        predictions: [N] class ids.
+        labels: [N] class ids.
+
+    Returns:
+        Accuracy in [0, 1].
+
+    Example:
+        >>> accuracy([1, 0, 1, 1], [1, 0, 0, 1])
+        0.75
+    """
     p, y = _pair(predictions, labels)
     return float(np.mean(p == y))
 
 
 def f1(predictions, labels, positive=1) -> float:
-    """Binary F1 of class ``positive``; 0.0 when there are no true positives (sklearn's zero_division=0)."""
+    """Binary F1 of class ``positive``; 0.0 when there are no true positives (sklearn's zero_division=0).
+
+    Args:
+        predictions: [N] class ids.
+        labels: [N] class ids.
+        positive: the class scored.
+
+    Returns:
+        F1 in [0, 1].
+
+    Example:
+        >>> f1([1, 0, 1, 1], [1, 0, 0, 1])  # tp 2, fp 1, fn 0
+        0.8
+    """
     p, y = _pair(predictions, labels)
     tp = np.sum((p == positive) & (y == positive))
     fp = np.sum((p == positive) & (y != positive))
@@ -36,7 +61,19 @@ def f1(predictions, labels, positive=1) -> float:
 
 
 def matthews_corrcoef(predictions, labels) -> float:
-    """Matthews correlation (multi-class form, = the phi coefficient for two classes); 0.0 when undefined."""
+    """Matthews correlation (multi-class form, = the phi coefficient for two classes); 0.0 when undefined.
+
+    Args:
+        predictions: [N] class ids.
+        labels: [N] class ids.
+
+    Returns:
+        MCC in [-1, 1].
+
+    Example:
+        >>> matthews_corrcoef([1, 0, 1, 0], [1, 0, 1, 0])
+        1.0
+    """
     p, y = _pair(predictions, labels)
     classes, inv = np.unique(np.concatenate([y, p]), return_inverse=True)
     k = len(classes)
@@ -51,7 +88,19 @@ def matthews_corrcoef(predictions, labels) -> float:
 
 
 def pearson(predictions, labels) -> float:
-    """Pearson correlation of [N] floats; nan when either side is constant (as scipy)."""
+    """Pearson correlation; nan when either side is constant (as scipy).
+
+    Args:
+        predictions: [N] floats.
+        labels: [N] floats.
+
+    Returns:
+        r in [-1, 1], or nan.
+
+    Example:
+        >>> round(pearson([1.0, 2.0, 3.0], [2.0, 4.0, 6.0]), 6)
+        1.0
+    """
     p, y = _pair(predictions, labels, dtype=np.float64)
     pc, yc = p - p.mean(), y - y.mean()
     denom = np.sqrt(pc @ pc) * np.sqrt(yc @ yc)
@@ -61,7 +110,18 @@ def pearson(predictions, labels) -> float:
 
 
 def rank_average(x) -> np.ndarray:
-    """1-based ranks of [N] values, tied values sharing the mean of their ranks (scipy's 'average')."""
+    """1-based ranks, tied values sharing the mean of their ranks (scipy's 'average').
+
+    Args:
+        x: [N] values.
+
+    Returns:
+        [N] float64 ranks.
+
+    Example:
+        >>> rank_average([10, 20, 20, 5]).tolist()
+        [2.0, 3.5, 3.5, 1.0]
+    """
     x = np.asarray(x).reshape(-1)
     order = np.argsort(x, kind="mergesort")
     sorted_x = x[order]
@@ -75,7 +135,19 @@ def rank_average(x) -> np.ndarray:
 
 
 def spearman(predictions, labels) -> float:
-    """Spearman rank correlation: Pearson of average ranks, so ties are handled as scipy does."""
+    """Spearman rank correlation: Pearson of average ranks, so ties are handled as scipy does.
+
+    Args:
+        predictions: [N] floats.
+        labels: [N] floats.
+
+    Returns:
+        rho in [-1, 1], or nan when either side is constant.
+
+    Example:
+        >>> round(spearman([1.0, 5.0, 3.0], [10.0, 30.0, 20.0]), 6)
+        1.0
+    """
     p, y = _pair(predictions, labels, dtype=np.float64)
     return pearson(rank_average(p), rank_average(y))
 
@@ -86,9 +158,18 @@ _METRICS = {"accuracy": accuracy, "f1": f1, "mcc": matthews_corrcoef, "pearson":
 def glue_metrics(task, predictions, labels) -> dict[str, float]:
     """The task's official metrics, e.g. ``{"accuracy": .., "f1": ..}`` for MRPC.
 
-    task: a name (``"mrpc"``) or a ``GlueTask``. predictions: [N] class ids (or [N, C] logits, arg-maxed) for
-    classification, [N] or [N, 1] scores for STS-B; labels: [N] as in ``GlueExample.label``.
-    STS-B adds ``corr`` = mean of Pearson and Spearman.
+    Args:
+        task: a name (``"mrpc"``) or a ``GlueTask``.
+        predictions: [N] class ids (or [N, C] logits, arg-maxed) for classification, [N] or [N, 1] scores for
+            STS-B.
+        labels: [N] as in ``GlueExample.label``.
+
+    Returns:
+        ``{metric: value}`` in the task's order; STS-B adds ``corr`` = mean of Pearson and Spearman.
+
+    Example:
+        >>> glue_metrics("mrpc", [1, 0, 1, 1], [1, 0, 0, 1])
+        {'accuracy': 0.75, 'f1': 0.8}
     """
     from mobilebert_tf.data.glue import get_task
 

@@ -14,27 +14,61 @@ import sys
 from mobilebert_tf.data import DataError
 
 __all__ = ["normalize_answer", "exact_match_score", "f1_score", "evaluate_v1", "evaluate_v2", "evaluate",
-           "load_predictions", "dataset_version"]
+           "load_predictions", "dataset_version", "squad_articles"]
 
 _PUNCT = frozenset(string.punctuation)
 _ARTICLES = re.compile(r"\b(a|an|the)\b", re.UNICODE)
 
 
 def normalize_answer(s: str) -> str:
-    """Lower-case, drop ASCII punctuation and the articles a/an/the, collapse whitespace."""
+    """Lower-case, drop ASCII punctuation and the articles a/an/the, collapse whitespace (the official rule).
+
+    Args:
+        s: an answer text.
+
+    Returns:
+        The normalised text.
+
+    Example:
+        >>> normalize_answer("The  Denver Broncos!")
+        'denver broncos'
+    """
     s = "".join(ch for ch in s.lower() if ch not in _PUNCT)
     return " ".join(_ARTICLES.sub(" ", s).split())
 
 
 def exact_match_score(prediction: str, ground_truth: str) -> bool:
+    """Whether the two texts are equal after ``normalize_answer``.
+
+    Args:
+        prediction: the predicted answer.
+        ground_truth: one gold answer.
+
+    Returns:
+        True when they match.
+
+    Example:
+        >>> exact_match_score("the Broncos", "Broncos")
+        True
+    """
     return normalize_answer(prediction) == normalize_answer(ground_truth)
 
 
 def f1_score(prediction: str, ground_truth: str, empty_matches_empty: bool = False) -> float:
     """Token-overlap F1 of the normalised strings, 0-1.
 
-    empty_matches_empty: v2.0 rule, where two empty answers score 1 and empty vs non-empty scores 0;
-    v1.1 scores any empty side 0.
+    Args:
+        prediction: the predicted answer.
+        ground_truth: one gold answer.
+        empty_matches_empty: v2.0 rule, where two empty answers score 1 and empty vs non-empty scores 0;
+            v1.1 scores any empty side 0.
+
+    Returns:
+        F1 in [0, 1].
+
+    Example:
+        >>> f1_score("Denver Broncos", "the Broncos")  # precision 1/2, recall 1
+        0.6666666666666666
     """
     pred_toks = normalize_answer(prediction).split()
     gold_toks = normalize_answer(ground_truth).split()
@@ -49,8 +83,22 @@ def f1_score(prediction: str, ground_truth: str, empty_matches_empty: bool = Fal
     return 2 * precision * recall / (precision + recall)
 
 
-def _articles(dataset) -> list:
-    """The list of articles, from a whole SQuAD JSON object or from its ``data`` list."""
+def squad_articles(dataset) -> list:
+    """The list of articles of a SQuAD dataset.
+
+    Args:
+        dataset: a whole SQuAD JSON object (``{"version": ..., "data": [...]}``) or its ``data`` list.
+
+    Returns:
+        The ``data`` list (not a copy).
+
+    Raises:
+        DataError: no ``data`` field, or it is not a list.
+
+    Example:
+        >>> len(squad_articles(json.load(open("dev-v1.1.json"))))
+        48
+    """
     if isinstance(dataset, dict):
         if "data" not in dataset:
             raise DataError("SQuAD dataset: missing field 'data'")
@@ -62,7 +110,7 @@ def _articles(dataset) -> list:
 
 def _iter_qas(dataset):
     """Yields (qa_id, gold answer texts, field path) for every question."""
-    for a, article in enumerate(_articles(dataset)):
+    for a, article in enumerate(squad_articles(dataset)):
         for p, paragraph in enumerate(_field(article, "paragraphs", f"data[{a}]", list)):
             for q, qa in enumerate(_field(paragraph, "qas", f"data[{a}].paragraphs[{p}]", list)):
                 where = f"data[{a}].paragraphs[{p}].qas[{q}]"
@@ -93,6 +141,20 @@ def evaluate_v1(dataset, predictions: dict, warn=sys.stderr) -> dict:
     """Official v1.1 result ``{"exact_match": .., "f1": ..}`` (0-100). dataset: the JSON object or its ``data``.
 
     A question with no prediction scores 0 and a line is written to ``warn`` (None: silent).
+
+    Args:
+        dataset: the SQuAD v1.1 JSON object or its ``data`` list.
+        predictions: question id -> answer text.
+        warn: where unanswered questions are reported (None: silent).
+
+    Returns:
+        ``{"exact_match": .., "f1": ..}`` on the 0-100 scale.
+
+    Raises:
+        DataError: malformed dataset or predictions.
+
+    Example:
+        >>> evaluate_v1(json.load(open("dev-v1.1.json")), {"56be4db0acb8001400a502ec": "Denver Broncos"})
     """
     _check_predictions(predictions)
     exact = f1 = total = 0.0
@@ -167,6 +229,20 @@ def evaluate_v2(dataset, predictions: dict, na_probs: dict | None = None, na_pro
     na_probs: qid -> probability that the question has no answer; a question whose na_prob exceeds
     na_prob_thresh counts as answered "". With na_probs, ``best_exact``/``best_f1`` and their thresholds
     are added (the official script adds them only when given an na-prob file).
+
+    Args:
+        dataset: the SQuAD v2.0 JSON object or its ``data`` list.
+        predictions: question id -> answer text ("" abstains).
+        na_probs: question id -> no-answer probability (None: not given).
+        na_prob_thresh: above it a question counts as answered "".
+        warn: where missing predictions are reported (None: silent).
+
+    Returns:
+        ``exact``, ``f1``, ``total`` and their ``HasAns_`` / ``NoAns_`` groups (0-100), plus ``best_*`` with
+        ``na_probs``.
+
+    Example:
+        >>> evaluate_v2(dataset, predictions, na_probs=na_probs)["best_f1"]
     """
     _check_predictions(predictions)
     exact_raw, f1_raw, has_ans = _raw_scores_v2(dataset, predictions, warn)
@@ -202,14 +278,25 @@ def evaluate_v2(dataset, predictions: dict, na_probs: dict | None = None, na_pro
 
 
 def dataset_version(dataset) -> int:
-    """1 or 2 from the JSON's ``version`` field ("1.1", "v2.0"); otherwise 2 if any question has
-    ``is_impossible``, else 1."""
+    """The SQuAD version of a dataset: from the JSON's ``version`` field ("1.1", "v2.0"); otherwise 2 if any
+    question has ``is_impossible``, else 1.
+
+    Args:
+        dataset: the SQuAD JSON object or its ``data`` list.
+
+    Returns:
+        1 or 2.
+
+    Example:
+        >>> dataset_version({"version": "v2.0", "data": []})
+        2
+    """
     v = str(dataset.get("version", "")) if isinstance(dataset, dict) else ""
     if v.lstrip("v").startswith("2"):
         return 2
     if v.lstrip("v").startswith("1"):
         return 1
-    for article in _articles(dataset):
+    for article in squad_articles(dataset):
         for paragraph in article.get("paragraphs", []) if isinstance(article, dict) else []:
             if any(isinstance(qa, dict) and "is_impossible" in qa for qa in paragraph.get("qas", [])):
                 return 2
@@ -218,7 +305,21 @@ def dataset_version(dataset) -> int:
 
 def evaluate(dataset, predictions: dict, version: int | None = None, na_probs: dict | None = None,
              na_prob_thresh: float = 1.0, warn=sys.stderr) -> dict:
-    """v1.1 or v2.0 evaluation; version None reads it from the dataset."""
+    """v1.1 or v2.0 evaluation.
+
+    Args:
+        dataset: the SQuAD JSON object or its ``data`` list.
+        predictions: question id -> answer text.
+        version: 1 or 2 (None: ``dataset_version``).
+        na_probs, na_prob_thresh: v2.0 only (``evaluate_v2``).
+        warn: where missing predictions are reported (None: silent).
+
+    Returns:
+        ``evaluate_v1``'s or ``evaluate_v2``'s dict.
+
+    Example:
+        >>> evaluate(json.load(open("dev-v1.1.json")), load_predictions("predictions.json"))
+    """
     version = dataset_version(dataset) if version is None else version
     if version == 1:
         return evaluate_v1(dataset, predictions, warn=warn)
@@ -228,7 +329,20 @@ def evaluate(dataset, predictions: dict, version: int | None = None, na_probs: d
 
 
 def load_predictions(path) -> dict:
-    """A predictions or na-probs JSON file (qid -> value); DataError on bad JSON or a non-object."""
+    """Read a predictions or na-probs JSON file.
+
+    Args:
+        path: the .json file.
+
+    Returns:
+        question id -> value.
+
+    Raises:
+        DataError: bad JSON or not an object.
+
+    Example:
+        >>> load_predictions("runs/squad/dev_predictions.json")
+    """
     from mobilebert_tf.data.squad import load_json
 
     data = load_json(path)

@@ -12,7 +12,7 @@ from mobilebert_tf.config import ConfigError
 from mobilebert_tf.finetuning import (FinetuneConfig, Predictor, get_finetune_task, init_model, load_task_data,
                                       load_task_model, train)
 from mobilebert_tf.finetuning.evaluation import evaluate_task, predict_logits
-from mobilebert_tf.finetuning.trainer import WarmupLinearDecay, make_optimizer, save_checkpoint
+from mobilebert_tf.finetuning.trainer import make_optimizer, save_checkpoint
 from mobilebert_tf.tokenization import BertTokenizer
 
 # Two layers and no attention dropout: small enough for 2 CPU cores, and memorization is not fighting noise.
@@ -108,6 +108,9 @@ def test_cli_classification_overfit_evaluate_predict_export(tmp_path, capsys):
     tags = {v.tag for f in (out / "logs").glob("events.out.tfevents.*")
             for event in tf.compat.v1.train.summary_iterator(str(f)) for v in event.summary.value}
     assert {"train/loss", "train/learning_rate", "dev/accuracy"} <= tags
+    records = [json.loads(line) for line in (out / "logs" / "metrics.jsonl").read_text().splitlines()]
+    assert [r["dev"] for r in records if "dev" in r] == [h["dev"] for h in history]  # the same run log
+    assert [r["step"] for r in records if "loss" in r] == list(range(10, history[-1]["step"] + 1, 10))
     capsys.readouterr()
 
     assert cli.main(["evaluate", "--model", str(out), "--dev-file", str(train_file)]) == 0
@@ -153,23 +156,27 @@ def test_deterministic_for_a_seed(tokenizer):
     assert loss_a != loss_c
 
 
-def test_schedule_and_weight_decay_exclusion(tokenizer):
-    s = WarmupLinearDecay(1e-3, warmup_steps=2, total_steps=6)
+@pytest.mark.parametrize("qat", [False, True])
+def test_schedule_and_weight_decay_exclusion(qat):
+    """make_optimizer: the training package's schedule (the values the fine-tuning results were produced with:
+    warmup (t + 1) / W, then (T - t) / (T - W)) and no decay on norms and biases, also under QAT's wrappers."""
+    task = get_finetune_task("sst-2")
+    model, _ = init_model(task, "random", preset="mobilebert_tiny", config_overrides={"num_hidden_layers": 1},
+                          qat=qat)
+    opt, s = make_optimizer(model, FinetuneConfig(learning_rate=1e-3, warmup_proportion=1 / 3), total_steps=6)
     want = [5e-4, 1e-3, 1e-3, 7.5e-4, 5e-4, 2.5e-4, 0.0]
     assert [round(s.value(t), 12) for t in range(7)] == want
-    keras_schedule = s.as_keras()
-    np.testing.assert_allclose([float(keras_schedule(t)) for t in range(7)], want, rtol=1e-6)
-
-    task = get_finetune_task("sst-2")
-    model, _ = init_model(task, "random", preset="mobilebert_tiny", config_overrides={"num_hidden_layers": 1})
-    opt, _ = make_optimizer(model, FinetuneConfig(), total_steps=10)
+    assert float(opt.learning_rate) == pytest.approx(want[0], rel=1e-6)  # the optimizer runs on it
+    np.testing.assert_allclose([float(s(t)) for t in range(7)], want, rtol=1e-6)
     from mobilebert_tf.weights import named_weights
 
-    decayed = sorted(n for n, v in named_weights(model).items() if opt._use_weight_decay(v))
+    trainable = {id(v) for v in model.trainable_variables}
+    decayed = sorted(n for n, v in named_weights(model).items() if id(v) in trainable and opt._use_weight_decay(v))
     assert all(n.rsplit("/", 1)[-1] in ("kernel", "word_embeddings", "position_embeddings", "token_type_embeddings")
                for n in decayed)
     assert "encoder/layer_0/attention/query/kernel" in decayed
     assert "encoder/layer_0/attention/norm/gamma" not in decayed and "classifier_head/classifier/bias" not in decayed
+    assert not [n for n in decayed if n.endswith(("gamma", "beta", "bias"))]
 
 
 def test_init_from_pretraining_dir_loads_encoder_only(tmp_path):
@@ -197,6 +204,24 @@ def test_init_from_pretraining_dir_loads_encoder_only(tmp_path):
     assert np.array_equal(qa.encoder.embeddings.word_embeddings.numpy(), pre_w["encoder/embeddings/word_embeddings"])
 
 
+def test_one_parse_overrides_types_values_by_config_field():
+    """finetune, pretrain, distill (and export) read --override with the library's parse_overrides."""
+    from mobilebert_tf.commands import finetune as finetune_command
+    from mobilebert_tf.training.configs import parse_overrides
+
+    assert finetune_command.parse_overrides is parse_overrides
+    got = parse_overrides(["num_hidden_layers=4", "hidden_dropout_prob=1", "hidden_act=gelu", "use_bottleneck=False",
+                           " trigram_input = 0"])
+    assert got == {"num_hidden_layers": 4, "hidden_dropout_prob": 1.0, "hidden_act": "gelu", "use_bottleneck": False,
+                   "trigram_input": False}
+    assert type(got["hidden_dropout_prob"]) is float and type(got["num_hidden_layers"]) is int
+    assert parse_overrides(None) == {} and parse_overrides([], num_layers=3) == {"num_hidden_layers": 3}
+    for bad, message in (("num_hidden_layers", "expected KEY=VALUE"), ("num_layers=2", "unknown config key"),
+                         ("num_hidden_layers=2.5", "type int"), ("use_bottleneck=yes", "type bool")):
+        with pytest.raises(ConfigError, match=message):
+            parse_overrides([bad])
+
+
 def test_finetune_config_validation_names_the_field():
     with pytest.raises(ConfigError, match="'learning_rate'"):
         FinetuneConfig(learning_rate=0)
@@ -204,24 +229,54 @@ def test_finetune_config_validation_names_the_field():
         FinetuneConfig(batch_size=0)
     with pytest.raises(ConfigError, match="'warmup_proportion'"):
         FinetuneConfig(warmup_proportion=1.0)
+    with pytest.raises(ConfigError, match="'seq_len'"):
+        FinetuneConfig(seq_len=4)
+    with pytest.raises(ConfigError, match="'max_steps'"):
+        FinetuneConfig(max_steps=True)
     squad = FinetuneConfig.for_task(get_finetune_task("squad1"), epochs=None, learning_rate=3e-5)
     assert (squad.seq_len, squad.epochs, squad.learning_rate, squad.doc_stride) == (384, 5, 3e-5, 128)
+    with pytest.raises(ConfigError, match="unknown key.*'epoch'"):
+        FinetuneConfig.for_task(get_finetune_task("sst-2"), epoch=2)
+    assert FinetuneConfig.from_json(squad.replace(epochs=2).to_json()) == squad.replace(epochs=2)  # the shared base
 
 
-def test_evaluate_task_matches_official_metrics_of_written_predictions(tokenizer, tmp_path):
-    """evaluate_task's numbers equal those of scoring its own written predictions file."""
+@pytest.mark.parametrize("task_name", ["mrpc", "cola", "sts-b"])
+def test_evaluate_task_metrics_match_sklearn_and_scipy(task_name, tokenizer, tmp_path):
+    """evaluate_task's metrics equal scikit-learn's / scipy's on the model's own logits and the file's labels;
+    its written predictions file scores the same again."""
+    from scipy.stats import pearsonr, spearmanr
+    from sklearn.metrics import accuracy_score, f1_score, matthews_corrcoef
+
     from mobilebert_tf.finetuning.evaluation import score_predictions, write_predictions
     from mobilebert_tf.squad_eval import load_predictions
 
-    task = get_finetune_task("mrpc")
-    config = FinetuneConfig(seq_len=32)
-    data = load_task_data(task, tokenizer, GLUE, "dev", config, max_examples=40)
+    task = get_finetune_task(task_name)
+    data = load_task_data(task, tokenizer, GLUE, "dev", FinetuneConfig(seq_len=32), max_examples=60)
     model, _ = init_model(task, "random", preset="mobilebert_tiny", config_overrides={"num_hidden_layers": 1})
+    if task.kind == "classification":  # a random model gives one class everywhere: move its boundary to the median
+        logits = predict_logits(model, data.inputs, ("logits",))["logits"]
+        from mobilebert_tf.weights import named_weights
+
+        bias = named_weights(model)["classifier_head/classifier/bias"]
+        bias.assign_add([0.0, -float(np.median(logits[:, 1] - logits[:, 0]))])
     result = evaluate_task(task, model, data)
+    logits = predict_logits(model, data.inputs, ("logits",))["logits"]
+    gold = [e.label for e in data.examples]
+    if task.kind == "regression":
+        scores = logits[:, 0].astype(np.float64)
+        want = {"pearson": pearsonr(scores, gold)[0], "spearman": spearmanr(scores, gold)[0]}
+        want["corr"] = (want["pearson"] + want["spearman"]) / 2
+    else:
+        classes = logits.argmax(axis=-1)
+        assert len(set(classes)) == 2  # both classes predicted, so F1 and MCC are not degenerate zeros
+        want = {"accuracy": accuracy_score(gold, classes), "f1": f1_score(gold, classes),
+                "mcc": matthews_corrcoef(gold, classes)}
+        want = {k: v for k, v in want.items() if k in task.metrics}
+    assert set(result.metrics) == set(want) == set(task.metrics)
+    assert result.metrics == pytest.approx(want, abs=1e-9)
     path = tmp_path / "pred.json"
     write_predictions(result, str(path))
-    rescored = score_predictions(task, data, load_predictions(path))
-    assert rescored.metrics == result.metrics and set(result.metrics) == {"accuracy", "f1"}
+    assert score_predictions(task, data, load_predictions(path)).metrics == pytest.approx(want, abs=1e-9)
 
 
 def test_best_checkpoint_is_never_half_written(tmp_path):

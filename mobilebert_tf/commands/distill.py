@@ -58,9 +58,10 @@ def run(args) -> int:
 
 
 def _train(args, strategy) -> int:
-    from mobilebert_tf.commands.pretrain import optimizer_config, parse_overrides, print_summary
+    from mobilebert_tf.commands.pretrain import optimizer_config, print_summary
     from mobilebert_tf.config import MobileBertConfig
     from mobilebert_tf.distillation import DistillConfig, DistillLossConfig, Distiller
+    from mobilebert_tf.training.configs import parse_overrides
 
     overrides = parse_overrides(args.override, args.num_layers)
     teacher_config = os.path.join(args.teacher, "config.json")

@@ -3,31 +3,14 @@ best dev checkpoint as a model directory that ``evaluate``, ``predict`` and ``ex
 from __future__ import annotations
 
 import contextlib
-import json
 import sys
 
 from mobilebert_tf.argtypes import (int_range, non_negative_float, non_negative_int, positive_float, positive_int,
                                     probability)
 from mobilebert_tf.fileio import lock_dir
+from mobilebert_tf.training.configs import parse_overrides  # also imported from here by export/cli.py
 
 HELP = "fine-tune on a GLUE task or SQuAD, keeping the best dev checkpoint"
-
-
-def parse_overrides(items) -> dict:
-    """``KEY=VALUE`` strings -> dict; values are JSON (numbers, true/false) or else plain strings."""
-    from mobilebert_tf.config import ConfigError
-
-    out = {}
-    for item in items or ():
-        key, sep, raw = item.partition("=")
-        if not sep or not key.strip():
-            raise ConfigError(f"--override expects KEY=VALUE, got {item!r}")
-        try:
-            value = json.loads(raw)
-        except json.JSONDecodeError:
-            value = raw
-        out[key.strip()] = value
-    return out
 
 
 @contextlib.contextmanager

@@ -5,7 +5,6 @@
 """
 from __future__ import annotations
 
-import dataclasses
 import os
 
 from mobilebert_tf.argtypes import non_negative_float, non_negative_int, positive_float, positive_int
@@ -65,38 +64,6 @@ def add_run_args(parser, *, steps_help: str | None = None) -> None:
                         help="evaluate on the first N held-out examples (default: all)")
 
 
-def parse_overrides(items: list[str], num_layers: int | None = None) -> dict:
-    """``["key=value", ...]`` -> typed config overrides (by the MobileBertConfig field's type)."""
-    from mobilebert_tf.config import ConfigError, MobileBertConfig
-
-    types = {f.name: f.type for f in dataclasses.fields(MobileBertConfig)}
-    out = {}
-    for item in items:
-        key, sep, value = item.partition("=")
-        key = key.strip()
-        if not sep:
-            raise ConfigError(f"--override {item!r}: expected KEY=VALUE")
-        if key not in types:
-            raise ConfigError(f"--override: unknown config key {key!r}; valid keys are: {', '.join(sorted(types))}")
-        kind = str(types[key])
-        try:
-            if kind == "bool":
-                if value.lower() not in ("true", "false", "1", "0"):
-                    raise ValueError
-                out[key] = value.lower() in ("true", "1")
-            elif kind == "int":
-                out[key] = int(value)
-            elif kind == "float":
-                out[key] = float(value)
-            else:
-                out[key] = value
-        except ValueError:
-            raise ConfigError(f"--override {key}={value!r}: expected a value of type {kind}") from None
-    if num_layers is not None:
-        out["num_hidden_layers"] = num_layers
-    return out
-
-
 def optimizer_config(args):
     from mobilebert_tf.training.pretrain import OptimizerConfig
 
@@ -153,6 +120,7 @@ def run(args) -> int:
 
 def _train(args, strategy) -> int:
     from mobilebert_tf.config import MobileBertConfig
+    from mobilebert_tf.training.configs import parse_overrides
     from mobilebert_tf.training.pretrain import PretrainConfig, data_vocab, pretrain
 
     overrides = parse_overrides(args.override, args.num_layers)

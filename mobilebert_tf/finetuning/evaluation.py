@@ -23,8 +23,18 @@ __all__ = ["EvalResult", "predict_logits", "evaluate_task", "score_predictions",
 
 @dataclass
 class EvalResult:
-    """metrics: the official metrics (GLUE on 0-1, SQuAD on 0-100), score: ``task.main_score(metrics)``;
-    predictions: guid -> label name / score, or question id -> answer text; na_probs: SQuAD v2.0 only."""
+    """The scores and predictions of one evaluation.
+
+    Args:
+        metrics: the official metrics (GLUE on 0-1, SQuAD on 0-100).
+        score: ``task.main_score(metrics)``.
+        predictions: guid -> label name / score, or question id -> answer text.
+        na_probs: question id -> no-answer probability (SQuAD v2.0 only).
+
+    Example:
+        >>> result = evaluate_task(task, model, data)
+        >>> result.metrics, result.score
+    """
 
     metrics: dict[str, float]
     score: float
@@ -58,7 +68,21 @@ def _forward_fn(model, keys: tuple[str, ...]):
 
 
 def predict_logits(model, inputs: dict[str, np.ndarray], keys, batch_size: int = 64) -> dict[str, np.ndarray]:
-    """Run ``model`` over [N, S] int32 inputs in batches (inference mode) and stack ``keys`` of its outputs."""
+    """Run ``model`` over int32 inputs in batches (inference mode) and stack ``keys`` of its outputs.
+
+    Args:
+        model: a task model.
+        inputs: ``input_ids``, ``input_mask``, ``segment_ids``: [N, S].
+        keys: the output names, e.g. ``("logits",)``.
+        batch_size: rows per call.
+
+    Returns:
+        ``{key: np.ndarray [N, ...]}``.
+
+    Example:
+        >>> predict_logits(model, data.inputs, ("logits",))["logits"].shape
+        (872, 2)
+    """
     keys = tuple(keys)
     forward = _forward_fn(model, keys)
     n = inputs["input_ids"].shape[0]
@@ -72,7 +96,22 @@ def predict_logits(model, inputs: dict[str, np.ndarray], keys, batch_size: int =
 
 def evaluate_task(task: FinetuneTask, model, data: TaskData, *, batch_size: int = 64, n_best: int = 20,
                   max_answer_length: int = 30, null_threshold: float = 0.0, lowercase: bool = True) -> EvalResult:
-    """Predict ``data`` with ``model`` and score it with the task's official metric."""
+    """Predict ``data`` with ``model`` and score it with the task's official metric.
+
+    Args:
+        task: the task.
+        model: its model.
+        data: an encoded split with labels.
+        batch_size: rows per call.
+        n_best, max_answer_length, null_threshold, lowercase: SQuAD answer decoding.
+
+    Returns:
+        The ``EvalResult``.
+
+    Example:
+        >>> evaluate_task(get_finetune_task("sst-2"), model, dev).metrics
+        {'accuracy': 0.81}
+    """
     if task.kind == "span":
         out = predict_logits(model, data.inputs, ("start_logits", "end_logits"), batch_size)
         return squad_result(task, data, out["start_logits"], out["end_logits"], n_best=n_best,
@@ -82,7 +121,19 @@ def evaluate_task(task: FinetuneTask, model, data: TaskData, *, batch_size: int 
 
 
 def glue_result(task: FinetuneTask, data: TaskData, logits: np.ndarray) -> EvalResult:
-    """Metrics and named predictions from logits [N, num_labels] (regression: [N, 1] scores)."""
+    """Metrics and named predictions from GLUE logits.
+
+    Args:
+        task: a GLUE task.
+        data: the split the logits belong to.
+        logits: [N, num_labels] (regression: [N, 1] scores).
+
+    Returns:
+        The ``EvalResult``.
+
+    Example:
+        >>> glue_result(task, data, predict_logits(model, data.inputs, ("logits",))["logits"])
+    """
     from mobilebert_tf.metrics import glue_metrics
 
     if task.kind == "regression":
@@ -99,7 +150,21 @@ def glue_result(task: FinetuneTask, data: TaskData, logits: np.ndarray) -> EvalR
 
 def squad_result(task: FinetuneTask, data: TaskData, start_logits, end_logits, *, n_best: int = 20,
                  max_answer_length: int = 30, null_threshold: float = 0.0, lowercase: bool = True) -> EvalResult:
-    """Official SQuAD scores of answers post-processed from per-window logits [num_features, seq_len]."""
+    """Official SQuAD scores of answers post-processed from per-window logits.
+
+    Args:
+        task: a SQuAD task.
+        data: the split (examples, features, dataset).
+        start_logits, end_logits: [num_features, seq_len].
+        n_best, max_answer_length, null_threshold, lowercase: answer decoding.
+
+    Returns:
+        The ``EvalResult`` (with na_probs for v2.0).
+
+    Example:
+        >>> out = predict_logits(model, data.inputs, ("start_logits", "end_logits"))
+        >>> squad_result(task, data, out["start_logits"], out["end_logits"]).metrics
+    """
     from mobilebert_tf.data.squad import postprocess_predictions
     from mobilebert_tf.squad_eval import evaluate
 
@@ -131,6 +196,20 @@ def score_predictions(task: FinetuneTask, data: TaskData, predictions: dict, na_
 
     GLUE: every guid of ``data`` must be predicted (DataError naming the first missing one). SQuAD: as the
     official scripts, a missing question scores 0 with a warning.
+
+    Args:
+        task: the task.
+        data: the split with gold labels (``tokenizer=None`` is enough).
+        predictions: guid -> label name / label value / class id / score, or question id -> answer text.
+        na_probs: SQuAD v2.0 no-answer probabilities.
+        source: the predictions' name, for messages.
+        warn: where SQuAD's missing-question lines go.
+
+    Returns:
+        The ``EvalResult``.
+
+    Example:
+        >>> score_predictions(task, data, load_predictions("runs/sst2/dev_predictions.json")).metrics
     """
     from mobilebert_tf.metrics import glue_metrics
     from mobilebert_tf.squad_eval import evaluate
@@ -160,13 +239,36 @@ def score_predictions(task: FinetuneTask, data: TaskData, predictions: dict, na_
 
 
 def na_prob_path(predictions_path: str) -> str:
-    """Where the v2.0 na-probs go beside a predictions file: ``pred.json`` -> ``pred.na_probs.json``."""
+    """Where the v2.0 na-probs go beside a predictions file.
+
+    Args:
+        predictions_path: the predictions file.
+
+    Returns:
+        The na-probs path.
+
+    Example:
+        >>> na_prob_path("pred.json")
+        'pred.na_probs.json'
+    """
     root, ext = os.path.splitext(predictions_path)
     return f"{root}.na_probs{ext or '.json'}"
 
 
 def write_predictions(result: EvalResult, path: str) -> list[str]:
-    """Write ``result.predictions`` (and, for SQuAD v2.0, the na-probs beside it) atomically; returns paths."""
+    """Write ``result.predictions`` (and, for SQuAD v2.0, the na-probs beside it) atomically.
+
+    Args:
+        result: an ``EvalResult``.
+        path: the predictions file (its folder is created).
+
+    Returns:
+        The paths written.
+
+    Example:
+        >>> write_predictions(evaluate_task(task, model, dev), "runs/sst2/dev_predictions.json")
+        ['runs/sst2/dev_predictions.json']
+    """
     written = []
     for target, payload in ((path, result.predictions),) + (((na_prob_path(path), result.na_probs),)
                                                            if result.na_probs else ()):

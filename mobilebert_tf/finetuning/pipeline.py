@@ -16,7 +16,18 @@ __all__ = ["default_task_data", "load_task_data", "finetune", "evaluate_model"]
 
 
 def default_task_data(task: FinetuneTask) -> Path:
-    """``<shared data>/glue`` or ``<shared data>/squad``."""
+    """The shared data folder of a task.
+
+    Args:
+        task: the task.
+
+    Returns:
+        ``<shared data>/glue`` or ``<shared data>/squad``.
+
+    Example:
+        >>> default_task_data(get_finetune_task("squad1")).name
+        'squad'
+    """
     from mobilebert_tf.paths import default_data_dir
 
     return default_data_dir() / ("squad" if task.kind == "span" else "glue")
@@ -26,7 +37,25 @@ def load_task_data(task: FinetuneTask, tokenizer, data, split: str, config: Fine
                    holdout_articles: int | None = None, max_examples: int | None = None,
                    sample_seed: int | None = None) -> TaskData:
     """One encoded split. ``file`` (a .tsv / .json / .zip) replaces the lookup in ``data``; ``holdout_articles``
-    (SQuAD) splits the dev file into dev (first N articles) and train (the rest)."""
+    (SQuAD) splits the dev file into dev (first N articles) and train (the rest).
+
+    Args:
+        task: the task.
+        tokenizer: a ``BertTokenizer``, or None to read only (enough to score a predictions file).
+        data: the GLUE root / task folder / file or the SQuAD folder / file (None: ``default_task_data``).
+        split: ``train``, ``dev`` (or GLUE ``test``).
+        config: seq_len, and SQuAD's doc_stride and max_query_length.
+        file: a file that replaces the lookup in ``data``.
+        holdout_articles, max_examples, sample_seed: above and ``sample_indices``.
+
+    Returns:
+        The ``TaskData``.
+
+    Example:
+        >>> task = get_finetune_task("squad1")
+        >>> load_task_data(task, tokenizer, "dev-v1.1.json.zip", "train", FinetuneConfig.for_task(task),
+        ...                holdout_articles=2)
+    """
     source = file if file is not None else (data if data is not None else default_task_data(task))
     if task.kind == "span":
         return load_squad_split(task, tokenizer, source, split, config.seq_len, doc_stride=config.doc_stride,
@@ -55,7 +84,7 @@ def _prepare_out_dir(out_dir: Path, overwrite: bool) -> None:
         shutil.rmtree(out_dir / "logs")
 
 
-def finetune(task: FinetuneTask | str, *, init: str, out_dir, data=None, config: FinetuneConfig = FinetuneConfig(),
+def finetune(task: FinetuneTask | str, *, init: str, out_dir, data=None, config: FinetuneConfig | None = None,
              preset: str = "mobilebert", config_overrides: Mapping | None = None, vocab: str | None = None,
              lowercase: bool | None = None, train_file=None, dev_file=None, holdout_articles: int | None = None,
              max_train_examples: int | None = None, max_eval_examples: int | None = None, overwrite: bool = False,
@@ -64,10 +93,32 @@ def finetune(task: FinetuneTask | str, *, init: str, out_dir, data=None, config:
     ``out_dir``. Train examples beyond ``max_train_examples`` are dropped by a seeded random sample; dev
     examples beyond ``max_eval_examples`` from the end of the file. lowercase None: the init directory's
     setting (model.json), else uncased. ``qat``: quantization-aware training (tfmot fake quantization; the
-    result exports with ``mobilebert export --quantize qat``)."""
+    result exports with ``mobilebert export --quantize qat``).
+
+    Args:
+        task: the task or its name (``TASK_NAMES``).
+        init: ``"random"`` (the ``preset`` with ``config_overrides``) or a model directory.
+        out_dir: where the best checkpoint, history.json, dev predictions and logs/ go.
+        data: the GLUE root / task folder / file, or the SQuAD folder / file (None: the shared data's).
+        config: the run's settings (None: ``FinetuneConfig()``).
+        preset, config_overrides: the architecture of a random init (overrides also apply to a directory's).
+        vocab, lowercase: the tokenizer (None: the init directory's, else the BERT uncased vocab).
+        train_file, dev_file, holdout_articles, max_train_examples, max_eval_examples: the data (above).
+        overwrite: replace a model already in ``out_dir``.
+        qat, progress, log: above; ``log`` gets the one-line messages (default: stderr).
+
+    Returns:
+        The ``FinetuneResult``.
+
+    Example:
+        >>> task = get_finetune_task("mrpc")
+        >>> finetune(task, init="runs/student", out_dir="runs/mrpc",
+        ...          config=FinetuneConfig.for_task(task, learning_rate=5e-5)).best["dev"]
+    """
     from mobilebert_tf.finetuning.modeling import init_model, read_model_info, resolve_vocab
     from mobilebert_tf.tokenization import BertTokenizer
 
+    config = config if config is not None else FinetuneConfig()
     log = log or (lambda msg: print(msg, file=sys.stderr))
     task = get_finetune_task(task) if isinstance(task, str) else task
     out_dir = Path(out_dir)
@@ -105,7 +156,23 @@ def evaluate_model(model_dir, task: FinetuneTask | str | None = None, *, data=No
                    holdout_articles: int | None = None, max_eval_examples: int | None = None, batch_size: int = 64,
                    allow_task_mismatch: bool = False, split: str = "dev"):
     """(EvalResult, TaskData, task) of a fine-tuned model directory on ``split`` of ``task`` (default: the
-    task recorded in the directory). Settings (seq_len, doc stride, ...) come from the directory's model.json."""
+    task recorded in the directory). Settings (seq_len, doc stride, ...) come from the directory's model.json.
+
+    Args:
+        model_dir: a fine-tuned model directory.
+        task: the task to score (None: the directory's).
+        data, dev_file, holdout_articles, max_eval_examples: the split, as ``load_task_data``.
+        batch_size: rows per call.
+        allow_task_mismatch: score a model on another task of the same shape anyway.
+        split: the split to score.
+
+    Returns:
+        ``(EvalResult, TaskData, FinetuneTask)``.
+
+    Example:
+        >>> result, data, task = evaluate_model("runs/sst2")
+        >>> result.metrics
+    """
     from mobilebert_tf.finetuning.evaluation import evaluate_task
     from mobilebert_tf.finetuning.modeling import load_task_model, resolve_vocab
     from mobilebert_tf.tokenization import BertTokenizer
@@ -122,7 +189,19 @@ def evaluate_model(model_dir, task: FinetuneTask | str | None = None, *, data=No
 
 
 def settings_from_info(info: Mapping, task: FinetuneTask) -> FinetuneConfig:
-    """The inference settings a model was fine-tuned with (model.json), else the task's defaults."""
+    """The inference settings a model was fine-tuned with (model.json), else the task's defaults.
+
+    Args:
+        info: the directory's model.json.
+        task: its task.
+
+    Returns:
+        A ``FinetuneConfig`` carrying seq_len and the SQuAD window/decoding settings.
+
+    Example:
+        >>> settings_from_info({"seq_len": 64}, get_finetune_task("sst-2")).seq_len
+        64
+    """
     saved = dict(info.get("finetune_config") or {})
     known = {k: saved[k] for k in ("seq_len", "doc_stride", "max_query_length", "max_answer_length", "n_best",
                                    "null_threshold") if k in saved}

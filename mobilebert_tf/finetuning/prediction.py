@@ -15,8 +15,18 @@ __all__ = ["Predictor", "read_jsonl_records"]
 
 
 class Predictor:
-    """``Predictor(model_dir)``; ``classify(texts, texts_b=None)``, ``answer(questions, contexts)``,
-    ``predict_records(records)`` (dicts with ``text``[/``text_b``] or ``question`` + ``context``)."""
+    """A fine-tuned model directory ready to predict: ``classify(texts, texts_b=None)``,
+    ``answer(questions, contexts)``, ``predict_records(records)`` (dicts with ``text``[/``text_b``] or
+    ``question`` + ``context``). What ``mobilebert predict`` runs.
+
+    Args:
+        model_dir: the directory (model, task, labels, vocab and settings all come from it).
+        batch_size: rows per call.
+
+    Example:
+        >>> Predictor("runs/sst2").classify(["a gripping film"])[0]["label"]
+        'positive'
+    """
 
     def __init__(self, model_dir, *, batch_size: int = 32):
         from mobilebert_tf.finetuning.modeling import load_task_model, resolve_vocab
@@ -143,8 +153,21 @@ class Predictor:
 
 
 def read_jsonl_records(path) -> list[tuple[int, Any]]:
-    """JSON-lines file -> list of (line number, object); blank lines skipped; bad JSON is a DataError naming the
-    line."""
+    """Read a JSON-lines file; blank lines are skipped.
+
+    Args:
+        path: the .jsonl file.
+
+    Returns:
+        ``[(line number, object), ...]``.
+
+    Raises:
+        DataError: a missing or non-UTF-8 file, or bad JSON (naming the line).
+
+    Example:
+        >>> read_jsonl_records("in.jsonl")
+        [(1, {'text': 'fine'})]
+    """
     records = []
     try:
         with open(path, encoding="utf-8-sig") as f:

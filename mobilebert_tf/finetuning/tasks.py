@@ -20,7 +20,7 @@ from mobilebert_tf.data.glue import GlueTask, get_task, read_glue
 from mobilebert_tf.errors import UsageError
 
 __all__ = ["FinetuneTask", "TaskData", "TASK_NAMES", "get_finetune_task", "load_glue_split", "load_squad_split",
-           "resolve_squad_file", "squad_subset", "describe", "KINDS"]
+           "resolve_squad_file", "squad_subset", "sample_indices", "describe", "KINDS"]
 
 KINDS = ("classification", "regression", "span")
 
@@ -50,6 +50,16 @@ class FinetuneTask:
     (start/end logits, SQuAD). labels: class names in class-id order (``("score",)`` for regression, ``()``
     for span). label_values: the label strings as written in the data files. metrics: the official metric
     names, as returned by ``score``. default_seq_len: 128 for GLUE, 384 for SQuAD (Google's settings).
+
+    Args:
+        name, kind, labels, label_values, metrics, default_seq_len: above.
+        glue: the GLUE reader's task (None for SQuAD).
+        squad_version: 1 or 2 (None for GLUE).
+
+    Example:
+        >>> task = get_finetune_task("mrpc")
+        >>> task.kind, task.labels, task.metrics
+        ('classification', ('not_equivalent', 'equivalent'), ('accuracy', 'f1'))
     """
 
     name: str
@@ -63,7 +73,7 @@ class FinetuneTask:
 
     @property
     def defaults(self) -> dict[str, Any]:
-        """Default hyper-parameters (DESIGN.md section 2). SQuAD: Google's 5 epochs, lr 4e-5, batch 32, seq 384.
+        """Default hyper-parameters (docs/finetuning.md). SQuAD: Google's 5 epochs, lr 4e-5, batch 32, seq 384.
         GLUE: 3 epochs, batch 32, seq 128 and lr 1e-4, above BERT's usual 2e-5..5e-5 because MobileBERT needs
         higher rates; search it (and seeds, for CoLA/MRPC/RTE) for real results."""
         if self.kind == "span":
@@ -101,8 +111,21 @@ class FinetuneTask:
 
 def get_finetune_task(name: str) -> FinetuneTask:
     """Task by name: any GLUE name ``get_task`` accepts (``sst2``, ``STS-B``, ``mnli-mm``), ``squad1`` or
-    ``squad2`` (also ``squad``, ``squad-v1.1``, ``squad2.0``). Unknown names raise DataError listing the valid
-    ones."""
+    ``squad2`` (also ``squad``, ``squad-v1.1``, ``squad2.0``).
+
+    Args:
+        name: the task name, in any of the spellings above.
+
+    Returns:
+        The ``FinetuneTask``.
+
+    Raises:
+        DataError: an unknown name (the message lists the valid ones).
+
+    Example:
+        >>> get_finetune_task("STS_B").name, get_finetune_task("squad").name
+        ('sts-b', 'squad1')
+    """
     key = name.strip().lower().replace("_", "-") if isinstance(name, str) else None
     key = _SQUAD_ALIASES.get(key, key)
     if key in SQUAD_VERSIONS:
@@ -129,6 +152,15 @@ class TaskData:
     (regression); ``start_positions``, ``end_positions`` int32 [N] (SQuAD training). examples: the
     ``GlueExample`` / ``SquadExample`` objects; features: ``SquadFeature`` per row (SQuAD only);
     dataset: the SQuAD JSON restricted to ``examples`` (for the official evaluation); source: where it came from.
+
+    Args:
+        inputs, targets, examples, source, features, dataset: above.
+        notes: one-line remarks for the log (e.g. how many windows the questions became).
+
+    Example:
+        >>> data = load_task_data(get_finetune_task("sst-2"), tokenizer, "glue", "dev", FinetuneConfig())
+        >>> len(data), data.inputs["input_ids"].shape
+        (872, (872, 128))
     """
 
     inputs: dict[str, np.ndarray]
@@ -143,9 +175,25 @@ class TaskData:
         return int(self.inputs["input_ids"].shape[0])
 
 
-def _sample_indices(n: int, limit: int | None, seed: int | None) -> np.ndarray:
+def sample_indices(n: int, limit: int | None, seed: int | None) -> np.ndarray:
     """All of range(n), or ``limit`` of them: a seeded random sample in file order (training, so a prefix of
-    a sorted file cannot bias it) or the first ``limit`` (seed None: evaluation, reproducible by eye)."""
+    a sorted file cannot bias it) or the first ``limit`` (seed None: evaluation, reproducible by eye).
+
+    Args:
+        n: the number of examples.
+        limit: how many to keep (None, or >= n: all).
+        seed: the sample's seed (None: the first ``limit``).
+
+    Returns:
+        Sorted int indices into the examples.
+
+    Raises:
+        UsageError: ``limit`` below 1.
+
+    Example:
+        >>> sample_indices(10, 3, seed=None)
+        array([0, 1, 2])
+    """
     if limit is None or limit >= n:
         return np.arange(n)
     if limit < 1:
@@ -163,6 +211,20 @@ def load_glue_split(task: FinetuneTask, tokenizer, path, split: str, seq_len: in
     read only (``inputs`` empty), enough to score a prediction file.
 
     Labels outside the task's set are DataErrors naming the file and line (``read_glue``).
+
+    Args:
+        task: a GLUE task.
+        tokenizer: a ``BertTokenizer``, or None to read only.
+        path: the GLUE root, the task folder or the .tsv.
+        split: ``train``, ``dev`` or ``test``.
+        seq_len: the packed length.
+        max_examples, sample_seed: keep ``sample_indices(n, max_examples, sample_seed)`` of the examples.
+
+    Returns:
+        The ``TaskData``.
+
+    Example:
+        >>> load_glue_split(get_finetune_task("rte"), tokenizer, "glue", "dev", 128, max_examples=20)
     """
     from mobilebert_tf.data.glue import resolve_glue_file
 
@@ -172,7 +234,7 @@ def load_glue_split(task: FinetuneTask, tokenizer, path, split: str, seq_len: in
         raise DataError(f"{source}: no examples")
     if split != "test" and any(e.label is None for e in examples):
         raise DataError(f"{source}: unlabeled rows cannot be used for training or evaluation")
-    examples = [examples[i] for i in _sample_indices(len(examples), max_examples, sample_seed)]
+    examples = [examples[i] for i in sample_indices(len(examples), max_examples, sample_seed)]
     targets = {}
     if split != "test":
         dtype = np.float32 if task.kind == "regression" else np.int32
@@ -199,7 +261,23 @@ def _squad_file_names(version: int, split: str) -> list[str]:
 
 def resolve_squad_file(task: FinetuneTask, path, split: str) -> Path:
     """The SQuAD JSON for ``split``: ``path`` itself if a file, else ``path/{split}-v1.1.json`` (or ``.json.zip``;
-    ``v2.0`` for squad2). A missing file is a DataError naming the paths looked at."""
+    ``v2.0`` for squad2).
+
+    Args:
+        task: a SQuAD task.
+        path: a .json / .json.zip file or the folder holding it.
+        split: ``train`` or ``dev``.
+
+    Returns:
+        The file's path.
+
+    Raises:
+        DataError: no such file (the message names the paths looked at).
+
+    Example:
+        >>> resolve_squad_file(get_finetune_task("squad1"), "shared/data/squad", "dev")
+        PosixPath('shared/data/squad/dev-v1.1.json.zip')
+    """
     path = Path(path)
     if path.is_file():
         return path
@@ -216,11 +294,24 @@ def resolve_squad_file(task: FinetuneTask, path, split: str) -> Path:
 
 def squad_subset(dataset: dict, articles: slice | None = None, qids: set | None = None) -> dict:
     """A SQuAD JSON object with only the articles in ``articles`` and, within them, only questions in ``qids``
-    (paragraphs left without questions are dropped). The input is not modified."""
-    from mobilebert_tf.squad_eval import _articles
+    (paragraphs left without questions are dropped). The input is not modified.
+
+    Args:
+        dataset: the SQuAD JSON object (or its ``data`` list).
+        articles: which articles (None: all).
+        qids: which question ids (None: all).
+
+    Returns:
+        A new SQuAD JSON object (``version`` kept).
+
+    Example:
+        >>> len(squad_subset(dataset, slice(0, 2))["data"])
+        2
+    """
+    from mobilebert_tf.squad_eval import squad_articles
 
     out_articles = []
-    chosen = _articles(dataset)[articles] if articles is not None else _articles(dataset)
+    chosen = squad_articles(dataset)[articles] if articles is not None else squad_articles(dataset)
     for article in chosen:
         paragraphs = []
         for paragraph in article.get("paragraphs", []):
@@ -240,8 +331,23 @@ def load_squad_split(task: FinetuneTask, tokenizer, path, split: str, seq_len: i
 
     holdout_articles N: there is no public train file beside the dev file here, so both splits come from
     ``path``'s dev file: ``dev`` = its first N articles, ``train`` = the rest (disjoint articles, so no
-    context is seen in both). tokenizer None: read only. split ``train`` sets start/end targets (an impossible question, or an answer
-    outside the window, targets [CLS]).
+    context is seen in both). tokenizer None: read only. split ``train`` sets start/end targets (an impossible
+    question, or an answer outside the window, targets [CLS]).
+
+    Args:
+        task: a SQuAD task.
+        tokenizer: a ``BertTokenizer``, or None to read only.
+        path: a .json / .json.zip file or its folder (``resolve_squad_file``).
+        split: ``train`` or ``dev``.
+        seq_len, doc_stride, max_query_length: the windows.
+        holdout_articles: above (None: the split's own file).
+        max_examples, sample_seed: keep ``sample_indices(n, max_examples, sample_seed)`` of the questions.
+
+    Returns:
+        The ``TaskData`` (one row per window; ``examples`` per question).
+
+    Example:
+        >>> load_squad_split(get_finetune_task("squad1"), tokenizer, "squad", "train", 384, holdout_articles=2)
     """
     from mobilebert_tf.data.squad import convert_examples_to_features, features_to_arrays, load_json, read_squad
 
@@ -270,7 +376,7 @@ def load_squad_split(task: FinetuneTask, tokenizer, path, split: str, seq_len: i
         missing = [e.qas_id for e in examples if not e.is_impossible and e.start_position is None]
         if missing:
             raise DataError(f"{source}: question {missing[0]} has no answer to train on")
-    keep = _sample_indices(len(examples), max_examples, sample_seed)
+    keep = sample_indices(len(examples), max_examples, sample_seed)
     if len(keep) < len(examples):
         examples = [examples[i] for i in keep]
         dataset = squad_subset(dataset, qids={e.qas_id for e in examples})
@@ -286,7 +392,18 @@ def load_squad_split(task: FinetuneTask, tokenizer, path, split: str, seq_len: i
 
 
 def describe(task: FinetuneTask) -> dict[str, Any]:
-    """A JSON-able summary of the task (model.json metadata)."""
+    """A JSON-able summary of the task, for model.json.
+
+    Args:
+        task: the task.
+
+    Returns:
+        ``{"task", "task_kind", "metrics", ...}`` plus labels, label values and the task type.
+
+    Example:
+        >>> describe(get_finetune_task("sst-2"))["labels"]
+        ['negative', 'positive']
+    """
     out: dict[str, Any] = {"task": task.name, "task_kind": task.kind, "metrics": list(task.metrics)}
     if task.kind != "span":
         out["labels"] = list(task.labels)

@@ -1,16 +1,19 @@
 """The fine-tuning loop: AdamW with linear warmup and decay, dev evaluation after every epoch, the best
 checkpoint kept in the output directory, a tqdm progress bar and TensorBoard summaries.
 
+The pieces are the training package's (docs/training.md): the schedule is ``training.schedules.WarmupLinearDecay``,
+the weights without decay are ``training.optimizer.no_decay_variables``, the logs go through
+``training.progress.MetricsLog`` and ``FinetuneConfig`` is a ``training.configs.JsonConfig``.
+
 Output directory layout (``out_dir``)::
 
     config.json weights.safetensors model.json vocab.txt   the best checkpoint, a normal model directory
     history.json                                           per-epoch loss, dev metrics, time (rewritten each epoch)
     dev_predictions.json                                   the best checkpoint's dev predictions
-    logs/                                                  TensorBoard event files (train/*, dev/*)
+    logs/                                                  TensorBoard event files (train/*, dev/*), metrics.jsonl
 """
 from __future__ import annotations
 
-import dataclasses
 import math
 import os
 import shutil
@@ -22,24 +25,46 @@ from typing import Any, Callable, Mapping
 
 import numpy as np
 
-from mobilebert_tf.config import ConfigError
 from mobilebert_tf.data import DataError
-from mobilebert_tf.errors import MobileBertError, UsageError
+from mobilebert_tf.errors import MobileBertError
 from mobilebert_tf.fileio import atomic_write_json, path_errors
 from mobilebert_tf.finetuning.tasks import FinetuneTask, TaskData
+from mobilebert_tf.training.configs import JsonConfig, check_fields
+from mobilebert_tf.training.schedules import WarmupLinearDecay
 
-__all__ = ["FinetuneConfig", "FinetuneResult", "WarmupLinearDecay", "make_optimizer", "task_loss", "train",
+__all__ = ["FinetuneConfig", "FinetuneResult", "DivergedError", "make_optimizer", "task_loss", "train",
            "save_checkpoint", "MODEL_FILES"]
 
 
+def _int(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _number(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
 @dataclass(frozen=True)
-class FinetuneConfig:
+class FinetuneConfig(JsonConfig):
     """Hyper-parameters of one fine-tuning run. Defaults are Google's BERT/MobileBERT fine-tuning settings
-    (DESIGN.md section 2): AdamW, 10% warmup then linear decay to 0, weight decay 0.01 (not on norms and
+    (docs/finetuning.md): AdamW, 10% warmup then linear decay to 0, weight decay 0.01 (not on norms and
     biases), gradient clipping at global norm 1.0; SQuAD seq 384, stride 128, query 64, answer 30.
 
     max_steps caps the run (short demos) below ``epochs`` full passes; the dev set is evaluated after every
-    epoch and when the cap stops training mid-epoch.
+    epoch and when the cap stops training mid-epoch. Invalid values are ConfigErrors naming the field.
+
+    Args:
+        epochs, learning_rate, batch_size, seq_len, seed: the run (learning_rate is the schedule's peak).
+        warmup_proportion: the fraction of the steps spent warming up, in [0, 1).
+        weight_decay, clip_norm: AdamW's decay (not on norms and biases) and the global-norm clip.
+        max_steps: stop after this many steps (None: ``epochs`` full passes).
+        eval_batch_size: the dev batch size.
+        doc_stride, max_query_length, max_answer_length, n_best, null_threshold: SQuAD windows and decoding.
+        log_every: TensorBoard / metrics.jsonl cadence in steps.
+
+    Example:
+        >>> config = FinetuneConfig.for_task(get_finetune_task("mrpc"), learning_rate=5e-5)
+        >>> config.replace(epochs=5).to_json()
     """
 
     epochs: int = 3
@@ -60,52 +85,55 @@ class FinetuneConfig:
     log_every: int = 10
 
     def __post_init__(self):
-        positive_ints = ("epochs", "batch_size", "seq_len", "eval_batch_size", "doc_stride", "max_query_length",
-                         "max_answer_length", "n_best", "log_every")
-        for name in positive_ints:
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ConfigError(f"fine-tuning field '{name}' must be a positive integer, got {value!r}")
-        if self.max_steps is not None and (isinstance(self.max_steps, bool) or not isinstance(self.max_steps, int)
-                                           or self.max_steps < 1):
-            raise ConfigError(f"fine-tuning field 'max_steps' must be a positive integer, got {self.max_steps!r}")
-        if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
-            raise ConfigError(f"fine-tuning field 'seed' must be a non-negative integer, got {self.seed!r}")
-        checks = (("learning_rate", lambda v: v > 0, "a positive number"),
-                  ("warmup_proportion", lambda v: 0 <= v < 1, "in [0, 1)"),
-                  ("weight_decay", lambda v: v >= 0, "non-negative"),
-                  ("clip_norm", lambda v: v > 0, "a positive number"),
-                  ("null_threshold", lambda v: math.isfinite(v), "finite"))
-        for name, ok, what in checks:
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or not ok(value):
-                raise ConfigError(f"fine-tuning field '{name}' must be {what}, got {value!r}")
-        if self.seq_len < 8:
-            raise ConfigError(f"fine-tuning field 'seq_len' must be at least 8, got {self.seq_len}")
-
-    def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        positive = "a positive integer"
+        checks = {name: (_int(getattr(self, name)) and getattr(self, name) >= 1, positive)
+                  for name in ("epochs", "batch_size", "seq_len", "eval_batch_size", "doc_stride",
+                               "max_query_length", "max_answer_length", "n_best", "log_every")}
+        checks.update({
+            "max_steps": (self.max_steps is None or (_int(self.max_steps) and self.max_steps >= 1), positive),
+            "seed": (_int(self.seed) and self.seed >= 0, "a non-negative integer"),
+            "learning_rate": (_number(self.learning_rate) and self.learning_rate > 0, "a positive number"),
+            "warmup_proportion": (_number(self.warmup_proportion) and 0 <= self.warmup_proportion < 1, "in [0, 1)"),
+            "weight_decay": (_number(self.weight_decay) and self.weight_decay >= 0, "non-negative"),
+            "clip_norm": (_number(self.clip_norm) and self.clip_norm > 0, "a positive number"),
+            "null_threshold": (_number(self.null_threshold) and math.isfinite(self.null_threshold), "finite")})
+        check_fields(self, checks)
+        check_fields(self, {"seq_len": (self.seq_len >= 8, "at least 8")})
 
     @classmethod
     def for_task(cls, task: FinetuneTask, **changes) -> "FinetuneConfig":
-        """The task's defaults (``task.defaults``) with ``changes``; a change of None keeps the default."""
-        values = {**task.defaults, **{k: v for k, v in changes.items() if v is not None}}
-        unknown = sorted(set(values) - {f.name for f in dataclasses.fields(cls)})
-        if unknown:
-            raise ConfigError(f"unknown fine-tuning field(s) {', '.join(map(repr, unknown))}")
-        return cls(**values)
+        """The task's defaults with ``changes``.
 
-    def replace(self, **changes) -> "FinetuneConfig":
-        unknown = sorted(set(changes) - {f.name for f in dataclasses.fields(self)})
-        if unknown:
-            raise ConfigError(f"unknown fine-tuning field(s) {', '.join(map(repr, unknown))}")
-        return dataclasses.replace(self, **changes)
+        Args:
+            task: the task; its ``defaults`` (epochs, learning rate, batch, sequence length) come first.
+            **changes: field values; None keeps the task's default (unset CLI flags).
+
+        Returns:
+            The config.
+
+        Raises:
+            ConfigError: an unknown field or an invalid value.
+
+        Example:
+            >>> FinetuneConfig.for_task(get_finetune_task("squad1"), epochs=None, learning_rate=3e-5).seq_len
+            384
+        """
+        values = {**task.defaults, **{k: v for k, v in changes.items() if v is not None}}
+        cls._check_known(values)
+        return cls(**values)
 
 
 @dataclass(frozen=True)
 class FinetuneResult:
-    """history: one dict per evaluation (epoch, step, train_loss, dev metrics, score, seconds, best);
-    best: the entry of the kept checkpoint; out_dir: where it is (None when not saving)."""
+    """What ``train`` returns.
+
+    Args:
+        history: one dict per evaluation (epoch, step, train_loss, dev metrics, score, seconds, best).
+        best: the entry of the kept checkpoint.
+        total_steps: the optimizer steps taken.
+        train_seconds: wall time of training and evaluation.
+        out_dir: where the best checkpoint is (None when not saving).
+    """
 
     history: tuple[dict[str, Any], ...]
     best: dict[str, Any]
@@ -120,72 +148,54 @@ def _keras():
     return keras
 
 
-class WarmupLinearDecay:
-    """lr for 0-based optimizer step t (s = t + 1): ``peak * s / W`` for s <= W, then ``peak * (T - s + 1) /
-    (T - W)``, 0 past T. Starting at s = t + 1 makes the first step useful (lr > 0) and the last one too.
-
-    Built lazily as a Keras LearningRateSchedule (``as_keras()``) so this module imports without TensorFlow.
-    """
-
-    def __init__(self, peak: float, warmup_steps: int, total_steps: int):
-        if total_steps < 1 or not 0 <= warmup_steps <= total_steps:
-            raise UsageError(f"need 0 <= warmup_steps ({warmup_steps}) <= total_steps ({total_steps}), total >= 1")
-        self.peak, self.warmup_steps, self.total_steps = float(peak), int(warmup_steps), int(total_steps)
-
-    def value(self, step: int) -> float:
-        """Python mirror of the schedule (tests, logs)."""
-        s = step + 1
-        if s > self.total_steps:
-            return 0.0
-        if s <= self.warmup_steps:
-            return self.peak * s / self.warmup_steps
-        return self.peak * (self.total_steps - s + 1) / (self.total_steps - self.warmup_steps)
-
-    def as_keras(self):
-        import tensorflow as tf
-
-        keras = _keras()
-        outer = self
-
-        class _Schedule(keras.optimizers.schedules.LearningRateSchedule):
-            def __call__(self, step):
-                s = tf.cast(step, tf.float32) + 1.0
-                w, t = float(outer.warmup_steps), float(outer.total_steps)
-                warm = outer.peak * s / max(w, 1.0)
-                decay = outer.peak * tf.maximum(t - s + 1.0, 0.0) / max(t - w, 1.0)
-                return tf.where(s <= w, warm, tf.where(s > t, 0.0, decay))
-
-            def get_config(self):
-                return {"peak": outer.peak, "warmup_steps": outer.warmup_steps, "total_steps": outer.total_steps}
-
-        return _Schedule()
-
-
-# Weight decay skips norms and biases, as in BERT's AdamWeightDecayOptimizer (LayerNorm/NoNorm gamma and beta).
-NO_DECAY_NAMES = ("gamma", "beta", "bias")
-
-
 def make_optimizer(model, config: FinetuneConfig, total_steps: int):
-    """AdamW (beta 0.9/0.999, eps 1e-6 as BERT) on the warmup/decay schedule, global-norm clipping,
-    weight decay excluded from every variable whose own name is gamma, beta or bias."""
-    from mobilebert_tf.weights import named_weights
+    """AdamW on the training package's warmup/linear-decay schedule, with BERT's settings.
+
+    Adam's beta 0.9/0.999 and eps 1e-6 as BERT, global-norm clipping at ``config.clip_norm``, weight decay
+    ``config.weight_decay`` except on ``no_decay_variables(model)`` (norm parameters and biases).
+
+    Args:
+        model: the built task model.
+        config: the run's settings (learning rate, warmup proportion, weight decay, clip norm).
+        total_steps: the optimizer steps of the run (the schedule reaches 0 after the last one).
+
+    Returns:
+        ``(optimizer, schedule)``: the tf-keras AdamW and its ``WarmupLinearDecay``.
+
+    Example:
+        >>> opt, schedule = make_optimizer(model, FinetuneConfig(), total_steps=1000)
+        >>> schedule.value(0)  # 5e-5 * 1 / 100
+        5e-07
+    """
+    from mobilebert_tf.training.optimizer import no_decay_variables
 
     keras = _keras()
     warmup = int(round(config.warmup_proportion * total_steps))
-    schedule = WarmupLinearDecay(config.learning_rate, warmup, total_steps)
+    schedule = WarmupLinearDecay(config.learning_rate, total_steps=total_steps, warmup_steps=warmup)
     # jit_compile=False: XLA compiling the update of every variable costs more than it saves on CPU runs.
-    opt = keras.optimizers.AdamW(learning_rate=schedule.as_keras(), weight_decay=config.weight_decay, beta_1=0.9,
+    opt = keras.optimizers.AdamW(learning_rate=schedule, weight_decay=config.weight_decay, beta_1=0.9,
                                  beta_2=0.999, epsilon=1e-6, global_clipnorm=config.clip_norm, jit_compile=False)
-    # Matched by our weight names (the last path element), not Keras' build-order variable names.
-    no_decay = [v for name, v in named_weights(model).items() if name.rsplit("/", 1)[-1] in NO_DECAY_NAMES]
-    opt.exclude_from_weight_decay(var_list=no_decay)
+    opt.exclude_from_weight_decay(var_list=no_decay_variables(model))
     return opt, schedule
 
 
 def task_loss(kind: str, outputs: Mapping, targets: Mapping):
-    """Mean loss of a batch. classification: cross-entropy of ``logits`` [B, C] vs ``labels`` [B];
-    regression: squared error of ``logits`` [B, 1] vs ``labels`` [B]; span: mean of the start and end
-    cross-entropies over [B, S] logits (DESIGN.md, SQuAD head)."""
+    """Mean loss of a batch.
+
+    Args:
+        kind: ``"classification"`` (cross-entropy of ``logits`` [B, C] vs ``labels`` [B]), ``"regression"``
+            (squared error of ``logits`` [B, 1] vs ``labels`` [B]) or ``"span"`` (mean of the start and end
+            cross-entropies over [B, S] ``start_logits`` / ``end_logits`` vs ``start_positions`` /
+            ``end_positions``, as BERT's SQuAD head; docs/finetuning.md).
+        outputs: the model's outputs.
+        targets: the batch's labels.
+
+    Returns:
+        A scalar float32 tensor.
+
+    Example:
+        >>> task_loss("classification", {"logits": tf.zeros([2, 2])}, {"labels": tf.constant([0, 1])})  # log 2
+    """
     import tensorflow as tf
 
     ce = _sparse_ce
@@ -200,7 +210,8 @@ def task_loss(kind: str, outputs: Mapping, targets: Mapping):
 
 
 class DivergedError(MobileBertError, FloatingPointError):
-    """The training loss became NaN or infinite (a learning rate too high): the message says so."""
+    """The training loss became NaN or infinite (a learning rate too high): the message says so and names
+    the step, e.g. ``loss became nan at step 12; lower --lr``."""
 
 
 def _sparse_ce(labels, logits):
@@ -218,6 +229,15 @@ def save_checkpoint(model, out_dir, *, vocab_file: str | None, metadata: Mapping
     The whole directory is first saved into a staging folder beside the files (a failure there, e.g. a full
     disk, leaves ``out_dir`` untouched); then each file is moved in with an atomic rename, model.json last.
     A reader sees whole files only, and model.json describes complete weights.
+
+    Args:
+        model: the task model (``save_pretrained``).
+        out_dir: the model directory (created).
+        vocab_file: copied in as vocab.txt (None: none, and an older vocab.txt is removed).
+        metadata: model.json's fields (task, labels, seq_len, ...).
+
+    Example:
+        >>> save_checkpoint(model, "runs/sst2", vocab_file="vocab.txt", metadata={"task": "sst-2"})
     """
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -236,21 +256,6 @@ def save_checkpoint(model, out_dir, *, vocab_file: str | None, metadata: Mapping
         shutil.rmtree(staging, ignore_errors=True)
 
 
-def _scalar(tag: str, value: float, step: int) -> None:
-    """A TensorBoard scalar without the tensorboard package (TF 2.21 no longer depends on it, and
-    ``tf.summary.scalar`` raises without it): the same event, tagged for the scalars plugin."""
-    import tensorflow as tf
-    from tensorflow.core.framework import summary_pb2
-
-    metadata = summary_pb2.SummaryMetadata()
-    metadata.plugin_data.plugin_name = "scalars"
-    tf.summary.write(tag, tf.constant(float(value), tf.float32), step=step, metadata=metadata)
-
-
-def _write_json(path: Path, payload) -> None:
-    atomic_write_json(path, payload)
-
-
 def _batches(n: int, batch_size: int, rng: np.random.Generator):
     order = rng.permutation(n)
     for start in range(0, n, batch_size):
@@ -265,12 +270,37 @@ def train(model, task: FinetuneTask, train_data: TaskData, dev_data: TaskData, c
     With ``out_dir`` the best checkpoint (by ``task.main_score``) is saved there with ``metadata`` plus the
     task's labels, seq_len and dev metrics, so ``mobilebert evaluate/predict/export --model out_dir`` need
     nothing else. Deterministic for ``config.seed`` (shuffling from numpy, dropout from the Keras seed).
+    TensorBoard gets ``train/loss`` and ``train/learning_rate`` every ``config.log_every`` steps and
+    ``dev/<metric>`` per evaluation; ``logs/metrics.jsonl`` the same records.
+
+    Args:
+        model: the task model (``init_model``).
+        task: the task (loss kind, metrics, main score).
+        train_data, dev_data: encoded splits (``load_task_data``).
+        config: the run's settings.
+        out_dir: where the best checkpoint, history.json, dev predictions and logs/ go (None: keep nothing).
+        vocab_file, metadata, lowercase: saved with the checkpoint.
+        progress: show a tqdm bar per epoch.
+        log: gets the per-epoch lines (default: stderr).
+
+    Returns:
+        The ``FinetuneResult``.
+
+    Raises:
+        DataError: no training examples or no labels.
+        DivergedError: the loss became NaN or infinite.
+
+    Example:
+        >>> data = load_task_data(task, tokenizer, "glue", "train", config)
+        >>> train(model, task, data, dev, config, out_dir="runs/sst2").best["dev"]
     """
     import tensorflow as tf
     from tqdm import tqdm
 
     from mobilebert_tf.finetuning.evaluation import evaluate_task, write_predictions
     from mobilebert_tf.finetuning.tasks import describe
+    from mobilebert_tf.training.checkpointing import LOG_DIR
+    from mobilebert_tf.training.progress import MetricsLog
 
     keras = _keras()
     log = log or (lambda msg: print(msg, file=sys.stderr))
@@ -305,7 +335,7 @@ def train(model, task: FinetuneTask, train_data: TaskData, dev_data: TaskData, c
         return loss
 
     out_path = Path(out_dir) if out_dir is not None else None
-    writer = tf.summary.create_file_writer(str(out_path / "logs")) if out_path is not None else None
+    logs = MetricsLog(str(out_path / LOG_DIR)) if out_path is not None else None
     meta = {**dict(metadata or {}), **describe(task), "seq_len": seq, "lowercase": lowercase,
             "finetune_config": config.to_dict(), "train_examples": len(train_data.examples),
             "train_source": train_data.source, "dev_source": dev_data.source}
@@ -335,10 +365,10 @@ def train(model, task: FinetuneTask, train_data: TaskData, dev_data: TaskData, c
             step += 1
             bar.update(1)
             bar.set_postfix(loss=f"{loss:.4f}", lr=f"{lr:.2e}", refresh=False)
-            if writer is not None and (step % config.log_every == 0 or step == total_steps):
-                with writer.as_default(step=step):
-                    _scalar("train/loss", np.mean(losses[-config.log_every:]), step)
-                    _scalar("train/learning_rate", lr, step)
+            if logs is not None and (step % config.log_every == 0 or step == total_steps):
+                recent = float(np.mean(losses[-config.log_every:]))
+                logs.write(step, {"train/loss": recent, "train/learning_rate": lr},
+                           {"step": step, "epoch": epoch, "loss": recent, "lr": lr})
         bar.close()
 
         result = evaluate_task(task, model, dev_data, batch_size=config.eval_batch_size, n_best=config.n_best,
@@ -352,11 +382,10 @@ def train(model, task: FinetuneTask, train_data: TaskData, dev_data: TaskData, c
         log(f"epoch {epoch}: step {step}, train loss {entry['train_loss']:.4f}, dev "
             + ", ".join(f"{k} {v:.4f}" for k, v in result.metrics.items() if k in task.metrics)
             + (" (best)" if improved else ""))
-        if writer is not None:
-            with writer.as_default(step=step):
-                for k, v in result.metrics.items():
-                    _scalar(f"dev/{k}", v, step)
-            writer.flush()
+        if logs is not None:
+            logs.write(step, {f"dev/{k}": v for k, v in result.metrics.items()},
+                       {"step": step, "epoch": epoch, "dev": result.metrics})
+            logs.flush()
         if improved:
             best = entry
             if out_path is not None:
@@ -368,8 +397,8 @@ def train(model, task: FinetuneTask, train_data: TaskData, dev_data: TaskData, c
                             (out_path / stale).unlink()
                 write_predictions(result, str(out_path / "dev_predictions.json"))
         if out_path is not None:
-            _write_json(out_path / "history.json", history)
-    if writer is not None:
-        writer.close()
+            atomic_write_json(out_path / "history.json", history)
+    if logs is not None:
+        logs.close()
     return FinetuneResult(tuple(history), best, step, round(time.perf_counter() - start_time, 1),
                           str(out_path) if out_path is not None else None)

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import math
 import weakref
-from typing import Iterable, Mapping
+from typing import Iterable
 
 import tensorflow as tf
 import tf_keras as keras
@@ -33,7 +33,20 @@ from mobilebert_tf.weights import named_weights
 
 @keras.utils.register_keras_serializable(package=PACKAGE)
 class LAMB(keras.optimizers.Optimizer):
-    """Layer-wise Adaptive Moments optimizer for Batch training (see the module docstring)."""
+    """Layer-wise Adaptive Moments optimizer for Batch training (see the module docstring).
+
+    Args:
+        learning_rate: a float or a schedule (``WarmupLinearDecay``).
+        weight_decay_rate: decoupled decay, not on the variables given to ``exclude_from_weight_decay``.
+        beta_1, beta_2, epsilon: Adam's moments.
+        bias_correction: Adam's bias correction (False: Google's MobileBERT release).
+        global_clipnorm: clip all gradients together to this norm (None: no clipping).
+        jit_compile, name, **kwargs: the tf-keras optimizer's.
+
+    Example:
+        >>> opt = LAMB(WarmupLinearDecay(1.5e-3, total_steps=10_000, warmup_steps=1000))
+        >>> opt.exclude_from_weight_decay(var_list=no_decay_variables(model))
+    """
 
     def __init__(self, learning_rate=1e-3, weight_decay_rate: float = 0.01, beta_1: float = 0.9,
                  beta_2: float = 0.999, epsilon: float = 1e-6, bias_correction: bool = True,
@@ -124,35 +137,64 @@ class LAMB(keras.optimizers.Optimizer):
         return config
 
 
-def is_norm_or_bias(path: str, layer_types: Mapping[str, type]) -> bool:
-    """True for biases and normalization parameters (NoNorm, LayerNorm), by weight path."""
-    layer_path, _, own = path.rpartition("/")
-    if own == "bias" or own.endswith("_bias"):
-        return True
-    return issubclass(layer_types.get(layer_path, object), (NoNorm, keras.layers.LayerNormalization))
+NORM_TYPES = (NoNorm, keras.layers.LayerNormalization)
+
+
+def is_bias(path: str) -> bool:
+    """True for a bias by its weight path: own name ``bias`` or ``*_bias`` (the MLM head's ``output_bias``).
+
+    Args:
+        path: a weight path from ``named_weights``, e.g. ``"encoder/layer_0/attention/query/bias"``.
+
+    Returns:
+        Whether the weight is a bias.
+
+    Example:
+        >>> is_bias("mlm/output_bias"), is_bias("encoder/layer_0/attention/query/kernel")
+        (True, False)
+    """
+    own = path.rpartition("/")[2]
+    return own == "bias" or own.endswith("_bias")
 
 
 def no_decay_variables(model: keras.layers.Layer) -> list[tf.Variable]:
     """Variables excluded from weight decay (and LAMB's trust ratio): norm parameters and biases.
 
-    Google's release excludes names matching ``LayerNorm``, ``layer_norm`` and ``bias``; here the
-    layer type decides, so ``NoNorm`` (named ``FakeLayerNorm`` there) is excluded as well.
+    The one no-decay rule of pre-training, distillation and fine-tuning. Google's release excludes names
+    matching ``LayerNorm``, ``layer_norm`` and ``bias``; here the layer type decides, so ``NoNorm`` (named
+    ``FakeLayerNorm`` there) is excluded as well, also inside a QAT model's quantize wrappers.
+
+    Args:
+        model: a built Keras layer or model.
+
+    Returns:
+        The variables of every ``NoNorm`` / ``LayerNormalization`` layer and every bias, in
+        ``named_weights`` order.
+
+    Example:
+        >>> opt.exclude_from_weight_decay(var_list=no_decay_variables(model))
     """
-    types = {}
-
-    def walk(layer, prefix):
-        for child in layer._flatten_layers(include_self=False, recursive=False):
-            types[prefix + child.name] = type(child)
-            walk(child, prefix + child.name + "/")
-
-    walk(model, "")
-    return [v for path, v in named_weights(model).items() if is_norm_or_bias(path, types)]
+    norm_ids = {id(v) for layer in model._flatten_layers(include_self=True, recursive=True)
+                if isinstance(layer, NORM_TYPES) for v in layer.weights}
+    return [v for path, v in named_weights(model).items() if id(v) in norm_ids or is_bias(path)]
 
 
 def make_lamb(model: keras.layers.Layer, learning_rate, *, weight_decay_rate: float = 0.01,
               clip_norm: float | None = 1.0, beta_1: float = 0.9, beta_2: float = 0.999, epsilon: float = 1e-6,
               bias_correction: bool = True) -> LAMB:
-    """LAMB with weight decay (and trust ratio) off for ``model``'s norm parameters and biases."""
+    """LAMB with weight decay (and trust ratio) off for ``model``'s norm parameters and biases.
+
+    Args:
+        model: the built model (``no_decay_variables`` picks the exclusions).
+        learning_rate: a float or a schedule.
+        weight_decay_rate, clip_norm, beta_1, beta_2, epsilon, bias_correction: ``LAMB``'s.
+
+    Returns:
+        The ``LAMB`` optimizer.
+
+    Example:
+        >>> opt = make_lamb(model, WarmupLinearDecay(1.5e-3, total_steps=10_000, warmup_steps=1000))
+    """
     opt = LAMB(learning_rate, weight_decay_rate=weight_decay_rate, beta_1=beta_1, beta_2=beta_2, epsilon=epsilon,
                bias_correction=bias_correction, global_clipnorm=clip_norm)
     opt.exclude_from_weight_decay(var_list=no_decay_variables(model))

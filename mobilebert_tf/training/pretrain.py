@@ -73,7 +73,7 @@ def make_evaluator(model_config: MobileBertConfig, eval_data, eval_every: int | 
     return PretrainingEvaluator(eval_data, max_examples=eval_examples) if is_chief else None
 
 
-def pretrain(model_config: MobileBertConfig | None, data, out_dir: str, config: PretrainConfig = PretrainConfig(), *,
+def pretrain(model_config: MobileBertConfig | None, data, out_dir: str, config: PretrainConfig | None = None, *,
              resume: bool = False, strategy: tf.distribute.Strategy | None = None, init_from: str | None = None,
              vocab_file: str | None = None, stop_at: int | None = None, progress: bool | None = None,
              eval_data=None, eval_every: int | None = None, eval_examples: int | None = None) -> TrainResult:
@@ -89,7 +89,22 @@ def pretrain(model_config: MobileBertConfig | None, data, out_dir: str, config: 
     ``PretrainingEvaluator``)
     adds held-out MLM/NSP metrics at the start, every ``eval_every`` steps and at the end
     (``eval_examples``: the first N examples only), logged as ``eval/*`` and in ``result.evals``.
+
+    Args:
+        model_config: the model (None: ``init_from``'s config).
+        data: the training data directory.
+        out_dir: the run directory (checkpoints/, logs/, then the model).
+        config: the run's settings (None: ``PretrainConfig()``).
+        resume, strategy, init_from, vocab_file, stop_at, progress, eval_data, eval_every, eval_examples: above.
+
+    Returns:
+        A ``TrainResult`` (history, held-out evaluations, final state, whether the run finished).
+
+    Example:
+        >>> pretrain(MobileBertConfig.from_preset("ib_bert_large"), "data/wiki", "runs/teacher",
+        ...          PretrainConfig(steps=100_000, batch_size=256))
     """
+    config = config if config is not None else PretrainConfig()
     strategy = strategy or tf.distribute.get_strategy()
     is_chief, worker = worker_info(strategy)
     out_dir = os.fspath(out_dir)

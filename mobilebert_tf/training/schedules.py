@@ -1,4 +1,4 @@
-"""Learning-rate schedules."""
+"""The learning-rate schedule of pre-training, distillation (per stage) and fine-tuning."""
 from __future__ import annotations
 
 import tensorflow as tf
@@ -17,6 +17,17 @@ class WarmupLinearDecay(keras.optimizers.schedules.LearningRateSchedule):
 
     The ``+ 1`` and the decay ending one step after the last one keep the first and last updates
     non-zero (BERT's ``step / warmup`` spends its first update at LR 0).
+
+    Args:
+        peak: the learning rate at the end of warmup.
+        total_steps: the optimizer steps of the run (>= 1).
+        warmup_steps: in [0, total_steps].
+        end: the rate the decay heads to (reached one step after the last).
+
+    Example:
+        >>> s = WarmupLinearDecay(1e-3, total_steps=6, warmup_steps=2)
+        >>> [round(s.value(t), 6) for t in range(7)]
+        [0.0005, 0.001, 0.001, 0.00075, 0.0005, 0.00025, 0.0]
     """
 
     def __init__(self, peak: float, total_steps: int, warmup_steps: int = 0, end: float = 0.0):
