@@ -122,7 +122,7 @@ def _rewrite(layer) -> int:
                         raise TypeError(f"cannot wrap {item.name} inside the list {attr}")
                     count += _rewrite(item)
     if hasattr(layer, "enable_fake_quant"):
-        layer.enable_fake_quant()
+        layer.enable_fake_quant(FakeQuant)
     return count
 
 
