@@ -26,7 +26,22 @@ class InputError(MobileBertError, ValueError):
 
 
 def prepare_inputs(inputs: Mapping[str, Any], config: MobileBertConfig):
-    """Validate the input dict (statically where shapes are known) and fill in defaults."""
+    """Validate the input dict (statically where shapes are known) and fill in defaults.
+
+    Args:
+        inputs: ``input_ids`` [B, S] and optionally ``input_mask``, ``segment_ids``, ``position_ids``.
+        config: the model config (vocab, segment and position ranges).
+
+    Returns:
+        A dict of int32 tensors with ``input_mask`` (default ones) and ``segment_ids`` (default zeros).
+
+    Raises:
+        InputError: naming the bad input.
+
+    Example:
+        >>> sorted(prepare_inputs({"input_ids": [[101, 102]]}, MobileBertConfig()))
+        ['input_ids', 'input_mask', 'segment_ids']
+    """
     if not isinstance(inputs, Mapping):
         raise InputError(f"model inputs must be a dict with keys {INPUT_KEYS}, got {type(inputs).__name__}")
     unknown = sorted(set(inputs) - set(INPUT_KEYS))
@@ -76,6 +91,12 @@ def prepare_inputs(inputs: Mapping[str, Any], config: MobileBertConfig):
 
 
 def dummy_inputs(config: MobileBertConfig, batch: int = 1, seq: int = 8) -> dict[str, tf.Tensor]:
+    """An all-ones ``[batch, seq]`` input dict (to build a model's weights).
+
+    Example:
+        >>> dummy_inputs(MobileBertConfig(), batch=2, seq=4)["input_ids"].shape
+        TensorShape([2, 4])
+    """
     ids = tf.ones([batch, seq], tf.int32)
     return {"input_ids": ids, "input_mask": tf.ones_like(ids), "segment_ids": tf.zeros_like(ids)}
 
@@ -88,6 +109,10 @@ class MobileBertEncoder(keras.Model):
     dict: ``sequence_output`` [B, S, H], ``pooled_output`` [B, H]; on request ``hidden_states`` (list of
     L+1 [B, S, H], embeddings first), ``attention_scores`` and ``attention_probs`` (lists of L
     [B, N, S, S]; scores are masked, before softmax).
+
+    Args:
+        config: a ``MobileBertConfig`` (or its dict).
+        **kwargs: ``keras.Model`` arguments (``name``, default ``encoder``).
 
     ``num_layers=k`` stops after block ``k`` (1 <= k <= L): the outputs are those of the first ``k``
     blocks (``sequence_output`` is block k's output, ``hidden_states`` has k+1 entries), equal to the
