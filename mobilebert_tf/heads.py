@@ -12,7 +12,15 @@ class MaskedLMHead(ConfigLayer):
     """MLM head: dense H->H + act + *real* LayerNorm (even in no_norm students), then logits against
     ``[word_embeddings (V x E) | extra_output_weights (V x (H - E))]`` + bias.
 
-    ``call(sequence_output [B, S, H], word_embeddings [V, E])`` -> logits [B, S, V].
+    Args:
+        config: the model config.
+
+    Returns (``call(sequence_output [B, S, H], word_embeddings [V, E])``):
+        logits [B, S, V].
+
+    Example:
+        >>> MaskedLMHead(config)(tf.zeros([1, 4, 512]), tf.zeros([30522, 128])).shape
+        TensorShape([1, 4, 30522])
     """
 
     def __init__(self, config, **kwargs):
@@ -40,7 +48,12 @@ class MaskedLMHead(ConfigLayer):
 
 @keras.utils.register_keras_serializable(package=PACKAGE)
 class NSPHead(ConfigLayer):
-    """Next-sentence prediction: pooled [B, H] -> logits [B, 2]."""
+    """Next-sentence prediction: pooled [B, H] -> logits [B, 2].
+
+    Example:
+        >>> NSPHead(config)(tf.zeros([3, 512])).shape
+        TensorShape([3, 2])
+    """
 
     def __init__(self, config, **kwargs):
         kwargs.setdefault("name", "nsp")
@@ -53,7 +66,17 @@ class NSPHead(ConfigLayer):
 
 @keras.utils.register_keras_serializable(package=PACKAGE)
 class ClassificationHead(ConfigLayer):
-    """Dropout 0.1 + dense: pooled [B, H] -> logits [B, num_labels] (num_labels 1 = regression)."""
+    """Dropout 0.1 + dense: pooled [B, H] -> logits [B, num_labels] (num_labels 1 = regression).
+
+    Args:
+        config: the model config.
+        num_labels: classes (1 = regression).
+        dropout: dropout rate before the dense layer.
+
+    Example:
+        >>> ClassificationHead(config, 3)(tf.zeros([2, 512])).shape
+        TensorShape([2, 3])
+    """
 
     def __init__(self, config, num_labels: int, dropout: float = 0.1, **kwargs):
         kwargs.setdefault("name", "classifier_head")
@@ -74,7 +97,13 @@ class ClassificationHead(ConfigLayer):
 
 @keras.utils.register_keras_serializable(package=PACKAGE)
 class SpanQAHead(ConfigLayer):
-    """Per-token dense H -> 2 split into ``(start_logits, end_logits)``, each [B, S]."""
+    """Per-token dense H -> 2 split into ``(start_logits, end_logits)``, each [B, S].
+
+    Example:
+        >>> start, end = SpanQAHead(config)(tf.zeros([2, 16, 512]))
+        >>> start.shape
+        TensorShape([2, 16])
+    """
 
     def __init__(self, config, **kwargs):
         kwargs.setdefault("name", "qa_head")
