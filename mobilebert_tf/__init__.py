@@ -8,6 +8,8 @@ from mobilebert_tf.config import PRESETS, ConfigError, MobileBertConfig  # noqa:
 from mobilebert_tf.models import (InputError, MobileBertEncoder, MobileBertForPreTraining,  # noqa: E402
                                   MobileBertForQuestionAnswering, MobileBertForSequenceClassification)
 from mobilebert_tf.weights import CheckpointError  # noqa: E402
+# The loader installs itself behind from_pretrained (models never import checkpoints).
+import mobilebert_tf.checkpoints.loader  # noqa: E402,F401
 
 __version__ = "0.1.0"
 __all__ = ["MobileBertConfig", "MobileBertEncoder", "MobileBertForPreTraining",

@@ -25,10 +25,28 @@ class ConfigError(MobileBertError, ValueError):
 
 @dataclasses.dataclass(frozen=True)
 class MobileBertConfig:
-    """Hyper-parameters of a MobileBERT-family encoder.
+    """Hyper-parameters of a MobileBERT-family encoder (frozen; validated on construction).
 
     ``use_bottleneck=False`` with ``trigram_input=False``, ``embedding_size == hidden_size`` and one
     FFN gives standard post-LN BERT (the ``bert_base`` preset).
+
+    Args:
+        vocab_size, hidden_size, embedding_size, intra_bottleneck_size, num_hidden_layers, num_attention_heads,
+        intermediate_size, num_feedforward_networks: sizes (H, E, I, L, N, FFN inner width, FFNs per block).
+        hidden_act: ``relu``, ``relu6``, ``gelu`` (erf), ``gelu_new`` (tanh) or ``tanh``.
+        normalization_type: ``no_norm`` (MobileBERT's ``x * gamma + beta``) or ``layer_norm``.
+        use_bottleneck, use_bottleneck_attention, key_query_shared_bottleneck, trigram_input: the
+            MobileBERT structure switches (docs/architecture.md).
+        attention_mask_mode: ``google`` (quantization friendly) or ``additive`` (HF).
+        Other fields: dropouts, position/segment table sizes, initializer range, LayerNorm eps, pooler
+            activation, see the field comments.
+
+    Example:
+        >>> config = MobileBertConfig.from_preset("mobilebert", num_hidden_layers=4)
+        >>> config.true_hidden_size, config.attention_head_size
+        (128, 32)
+        >>> MobileBertConfig.from_json(config.to_json()) == config
+        True
     """
 
     vocab_size: int = 30522
@@ -186,12 +204,27 @@ class MobileBertConfig:
 
     @classmethod
     def from_preset(cls, name: str, **overrides) -> "MobileBertConfig":
+        """A preset (:data:`PRESETS`) with ``overrides`` applied.
+
+        Args:
+            name: ``mobilebert``, ``mobilebert_tiny``, ``mobilebert_no_opt``, ``mobilebert_qat``,
+                ``ib_bert_large`` or ``bert_base``.
+            **overrides: fields to replace.
+
+        Returns:
+            The validated config.
+
+        Example:
+            >>> MobileBertConfig.from_preset("mobilebert_qat").hidden_act
+            'relu6'
+        """
         if name not in PRESETS:
             raise ConfigError(f"unknown preset {name!r}; choose one of: {', '.join(PRESETS)}")
         return cls.from_dict({**PRESETS[name], **overrides}, source=f"preset {name!r}")
 
 
-# Presets: DESIGN.md section 1. Values not listed take the dataclass defaults (the `mobilebert` preset).
+# Presets (README's preset table, docs/architecture.md). Values not listed take the dataclass defaults (the
+# `mobilebert` preset).
 PRESETS: dict[str, dict[str, Any]] = {
     "mobilebert": {},
     "mobilebert_tiny": dict(key_query_shared_bottleneck=False, use_bottleneck_attention=True,

@@ -4,22 +4,30 @@ from __future__ import annotations
 import tensorflow as tf
 import tf_keras as keras
 
-from mobilebert_tf.layers import PACKAGE, _ConfigLayer, _dense, get_activation, initializer
+from mobilebert_tf.layers import PACKAGE, ConfigLayer, dense_layer, get_activation, initializer
 
 
 @keras.utils.register_keras_serializable(package=PACKAGE)
-class MaskedLMHead(_ConfigLayer):
+class MaskedLMHead(ConfigLayer):
     """MLM head: dense H->H + act + *real* LayerNorm (even in no_norm students), then logits against
     ``[word_embeddings (V x E) | extra_output_weights (V x (H - E))]`` + bias.
 
-    ``call(sequence_output [B, S, H], word_embeddings [V, E])`` -> logits [B, S, V].
+    Args:
+        config: the model config.
+
+    Returns (``call(sequence_output [B, S, H], word_embeddings [V, E])``):
+        logits [B, S, V].
+
+    Example:
+        >>> MaskedLMHead(config)(tf.zeros([1, 4, 512]), tf.zeros([30522, 128])).shape
+        TensorShape([1, 4, 30522])
     """
 
     def __init__(self, config, **kwargs):
         kwargs.setdefault("name", "mlm")
         super().__init__(config, **kwargs)
         c = self.config
-        self.transform = _dense(c, c.hidden_size, "transform", activation=get_activation(c.hidden_act))
+        self.transform = dense_layer(c, c.hidden_size, "transform", activation=get_activation(c.hidden_act))
         self.transform_norm = keras.layers.LayerNormalization(epsilon=c.layer_norm_eps, name="transform_norm")
 
     def build(self, input_shape):
@@ -39,21 +47,36 @@ class MaskedLMHead(_ConfigLayer):
 
 
 @keras.utils.register_keras_serializable(package=PACKAGE)
-class NSPHead(_ConfigLayer):
-    """Next-sentence prediction: pooled [B, H] -> logits [B, 2]."""
+class NSPHead(ConfigLayer):
+    """Next-sentence prediction: pooled [B, H] -> logits [B, 2].
+
+    Example:
+        >>> NSPHead(config)(tf.zeros([3, 512])).shape
+        TensorShape([3, 2])
+    """
 
     def __init__(self, config, **kwargs):
         kwargs.setdefault("name", "nsp")
         super().__init__(config, **kwargs)
-        self.seq_relationship = _dense(self.config, 2, "seq_relationship")
+        self.seq_relationship = dense_layer(self.config, 2, "seq_relationship")
 
     def call(self, pooled_output):
         return self.seq_relationship(pooled_output)
 
 
 @keras.utils.register_keras_serializable(package=PACKAGE)
-class ClassificationHead(_ConfigLayer):
-    """Dropout 0.1 + dense: pooled [B, H] -> logits [B, num_labels] (num_labels 1 = regression)."""
+class ClassificationHead(ConfigLayer):
+    """Dropout 0.1 + dense: pooled [B, H] -> logits [B, num_labels] (num_labels 1 = regression).
+
+    Args:
+        config: the model config.
+        num_labels: classes (1 = regression).
+        dropout: dropout rate before the dense layer.
+
+    Example:
+        >>> ClassificationHead(config, 3)(tf.zeros([2, 512])).shape
+        TensorShape([2, 3])
+    """
 
     def __init__(self, config, num_labels: int, dropout: float = 0.1, **kwargs):
         kwargs.setdefault("name", "classifier_head")
@@ -63,7 +86,7 @@ class ClassificationHead(_ConfigLayer):
         self.num_labels = num_labels
         self.dropout_rate = dropout
         self.dropout = keras.layers.Dropout(dropout, name="dropout")
-        self.classifier = _dense(self.config, num_labels, "classifier")
+        self.classifier = dense_layer(self.config, num_labels, "classifier")
 
     def call(self, pooled_output, training=False):
         return self.classifier(self.dropout(pooled_output, training=training))
@@ -73,13 +96,19 @@ class ClassificationHead(_ConfigLayer):
 
 
 @keras.utils.register_keras_serializable(package=PACKAGE)
-class SpanQAHead(_ConfigLayer):
-    """Per-token dense H -> 2 split into ``(start_logits, end_logits)``, each [B, S]."""
+class SpanQAHead(ConfigLayer):
+    """Per-token dense H -> 2 split into ``(start_logits, end_logits)``, each [B, S].
+
+    Example:
+        >>> start, end = SpanQAHead(config)(tf.zeros([2, 16, 512]))
+        >>> start.shape
+        TensorShape([2, 16])
+    """
 
     def __init__(self, config, **kwargs):
         kwargs.setdefault("name", "qa_head")
         super().__init__(config, **kwargs)
-        self.qa_outputs = _dense(self.config, 2, "qa_outputs")
+        self.qa_outputs = dense_layer(self.config, 2, "qa_outputs")
 
     def call(self, sequence_output):
         logits = self.qa_outputs(sequence_output)

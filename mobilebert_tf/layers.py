@@ -45,8 +45,20 @@ def get_activation(name: str):
     raise ValueError(f"unknown activation {name!r}")
 
 
-class _ConfigLayer(keras.layers.Layer):
-    """Base: stores the model config and serializes it."""
+class ConfigLayer(keras.layers.Layer):
+    """Base of every MobileBERT layer: stores the whole model config and serializes it.
+
+    Args:
+        config: a ``MobileBertConfig`` or its dict (``to_dict()``).
+        **kwargs: ``keras.layers.Layer`` arguments (``name``, ``dtype``, ...).
+
+    Example:
+        >>> class Doubler(ConfigLayer):
+        ...     def call(self, x):
+        ...         return 2 * x
+        >>> Doubler(MobileBertConfig()).get_config()["config"]["hidden_size"]
+        512
+    """
 
     def __init__(self, config: MobileBertConfig | dict, **kwargs):
         super().__init__(**kwargs)
@@ -56,7 +68,23 @@ class _ConfigLayer(keras.layers.Layer):
         return {**super().get_config(), "config": self.config.to_dict()}
 
 
-def _dense(config: MobileBertConfig, units: int, name: str, activation=None, use_bias: bool = True):
+def dense_layer(config: MobileBertConfig, units: int, name: str, activation=None, use_bias: bool = True):
+    """A named ``keras.layers.Dense`` with the config's truncated-normal kernel initializer.
+
+    Args:
+        config: the model config (its ``initializer_range`` sets the kernel initializer).
+        units: output width.
+        name: the layer name, one segment of every weight path (``.../query/kernel``).
+        activation: optional activation callable (see :func:`get_activation`).
+        use_bias: whether the layer has a bias.
+
+    Returns:
+        An unbuilt ``keras.layers.Dense``.
+
+    Example:
+        >>> dense_layer(MobileBertConfig(), 128, "query").units
+        128
+    """
     return keras.layers.Dense(units, activation=activation, use_bias=use_bias,
                               kernel_initializer=initializer(config), name=name)
 
@@ -87,14 +115,14 @@ def make_norm(config: MobileBertConfig, name: str, hf_default_eps: bool = False)
 
 
 @keras.utils.register_keras_serializable(package=PACKAGE)
-class MobileBertEmbedding(_ConfigLayer):
+class MobileBertEmbedding(ConfigLayer):
     """Word (with trigram input) + position + segment embeddings. ids [B, S] -> [B, S, H]."""
 
     def __init__(self, config, **kwargs):
         kwargs.setdefault("name", "embeddings")
         super().__init__(config, **kwargs)
         c = self.config
-        self.embedding_transformation = (_dense(c, c.hidden_size, "embedding_transformation")
+        self.embedding_transformation = (dense_layer(c, c.hidden_size, "embedding_transformation")
                                          if c.uses_embedding_transformation else None)
         self.norm = make_norm(c, "norm", hf_default_eps=True)
         self.dropout = keras.layers.Dropout(c.hidden_dropout_prob, name="dropout")
@@ -115,11 +143,10 @@ class MobileBertEmbedding(_ConfigLayer):
         self.norm.build((None, None, c.hidden_size))
         super().build(input_shape)
 
-    def enable_fake_quant(self):
-        """QAT (mobilebert_tf.qat): int8 range for the word table, as TFLite's int8 GATHER will see it."""
-        from mobilebert_tf.qat import FakeQuant
-
-        self.fake_quant = FakeQuant(self, ("word_embeddings_fq",), weights=True)
+    def enable_fake_quant(self, fake_quant):
+        """QAT (``mobilebert_tf.qat`` calls this): int8 range for the word table, as TFLite's int8 GATHER will
+        see it. ``fake_quant``: the ``FakeQuant`` class (passed in, so that layers never import qat)."""
+        self.fake_quant = fake_quant(self, ("word_embeddings_fq",), weights=True)
 
     def call(self, input_ids, segment_ids, training=False, position_ids=None):
         c = self.config
@@ -144,7 +171,7 @@ class MobileBertEmbedding(_ConfigLayer):
 
 
 @keras.utils.register_keras_serializable(package=PACKAGE)
-class Bottleneck(_ConfigLayer):
+class Bottleneck(ConfigLayer):
     """Input bottleneck of a block: H -> I.
 
     Returns ``(query_input, key_input, value_input, layer_input)``: with the key/query-shared
@@ -156,10 +183,10 @@ class Bottleneck(_ConfigLayer):
         kwargs.setdefault("name", "bottleneck")
         super().__init__(config, **kwargs)
         c = self.config
-        self.input_dense = _dense(c, c.intra_bottleneck_size, "input")
+        self.input_dense = dense_layer(c, c.intra_bottleneck_size, "input")
         self.input_norm = make_norm(c, "input_norm")
         if c.key_query_shared_bottleneck:
-            self.attention_dense = _dense(c, c.intra_bottleneck_size, "attention")
+            self.attention_dense = dense_layer(c, c.intra_bottleneck_size, "attention")
             self.attention_norm = make_norm(c, "attention_norm")
         else:
             self.attention_dense = self.attention_norm = None
@@ -175,7 +202,7 @@ class Bottleneck(_ConfigLayer):
 
 
 @keras.utils.register_keras_serializable(package=PACKAGE)
-class MobileBertAttention(_ConfigLayer):
+class MobileBertAttention(ConfigLayer):
     """Multi-head self-attention with output projection and residual norm.
 
     ``call(query_input, key_input, value_input, residual, mask)`` with inputs [B, S, *], mask [B, S]
@@ -190,21 +217,20 @@ class MobileBertAttention(_ConfigLayer):
         super().__init__(config, **kwargs)
         c = self.config
         width = c.num_attention_heads * c.attention_head_size
-        self.query = _dense(c, width, "query")
-        self.key = _dense(c, width, "key")
-        self.value = _dense(c, width, "value")
+        self.query = dense_layer(c, width, "query")
+        self.key = dense_layer(c, width, "key")
+        self.value = dense_layer(c, width, "value")
         self.attention_dropout = keras.layers.Dropout(c.attention_probs_dropout_prob, name="attention_dropout")
-        self.output_dense = _dense(c, c.true_hidden_size, "output")
+        self.output_dense = dense_layer(c, c.true_hidden_size, "output")
         # With bottlenecks the output bottleneck carries the dropout instead (as in the references).
         self.output_dropout = keras.layers.Dropout(0.0 if c.use_bottleneck else c.hidden_dropout_prob,
                                                    name="output_dropout")
         self.norm = make_norm(c, "norm")
 
-    def enable_fake_quant(self):
-        """QAT (mobilebert_tf.qat): int8 ranges for the attention matmul outputs, which are no layer's."""
-        from mobilebert_tf.qat import FakeQuant
-
-        self.fake_quant = FakeQuant(self, ("scores_fq", "probs_fq", "context_fq"))
+    def enable_fake_quant(self, fake_quant):
+        """QAT (``mobilebert_tf.qat`` calls this): int8 ranges for the attention matmul outputs, which are no
+        layer's. ``fake_quant``: the ``FakeQuant`` class (passed in, so that layers never import qat)."""
+        self.fake_quant = fake_quant(self, ("scores_fq", "probs_fq", "context_fq"))
 
     def _fq(self, name, x, training):
         fq = getattr(self, "fake_quant", None)
@@ -242,7 +268,7 @@ class MobileBertAttention(_ConfigLayer):
 
 
 @keras.utils.register_keras_serializable(package=PACKAGE)
-class FeedForward(_ConfigLayer):
+class FeedForward(ConfigLayer):
     """One FFN: ``norm(dropout(dense(act(dense(x)))) + x)``. [B, S, I] -> [B, S, I]."""
 
     def __init__(self, config, use_dropout: bool = False, is_final: bool = False, **kwargs):
@@ -250,8 +276,8 @@ class FeedForward(_ConfigLayer):
         c = self.config
         self.use_dropout = use_dropout
         self.is_final = is_final
-        self.intermediate = _dense(c, c.intermediate_size, "intermediate", activation=get_activation(c.hidden_act))
-        self.output_dense = _dense(c, c.true_hidden_size, "output")
+        self.intermediate = dense_layer(c, c.intermediate_size, "intermediate", activation=get_activation(c.hidden_act))
+        self.output_dense = dense_layer(c, c.true_hidden_size, "output")
         self.dropout = keras.layers.Dropout(c.hidden_dropout_prob if use_dropout else 0.0, name="dropout")
         self.norm = make_norm(c, "norm", hf_default_eps=is_final)
 
@@ -264,7 +290,7 @@ class FeedForward(_ConfigLayer):
 
 
 @keras.utils.register_keras_serializable(package=PACKAGE)
-class FFNStack(_ConfigLayer):
+class FFNStack(ConfigLayer):
     """``num_feedforward_networks`` FFNs in a row: ``ffn_0 .. ffn_{F-2}`` then ``final_ffn``."""
 
     def __init__(self, config, **kwargs):
@@ -282,14 +308,14 @@ class FFNStack(_ConfigLayer):
 
 
 @keras.utils.register_keras_serializable(package=PACKAGE)
-class OutputBottleneck(_ConfigLayer):
+class OutputBottleneck(ConfigLayer):
     """Output bottleneck: ``norm(dropout(dense(a)) + h)``, I -> H."""
 
     def __init__(self, config, **kwargs):
         kwargs.setdefault("name", "output_bottleneck")
         super().__init__(config, **kwargs)
         c = self.config
-        self.dense = _dense(c, c.hidden_size, "dense")
+        self.dense = dense_layer(c, c.hidden_size, "dense")
         self.dropout = keras.layers.Dropout(c.hidden_dropout_prob, name="dropout")
         self.norm = make_norm(c, "norm")
 
@@ -298,7 +324,7 @@ class OutputBottleneck(_ConfigLayer):
 
 
 @keras.utils.register_keras_serializable(package=PACKAGE)
-class MobileBertBlock(_ConfigLayer):
+class MobileBertBlock(ConfigLayer):
     """One transformer block. ``call(h [B, S, H], mask [B, S])`` -> ``(h' [B, S, H], scores, probs)``."""
 
     def __init__(self, config, **kwargs):
@@ -322,14 +348,14 @@ class MobileBertBlock(_ConfigLayer):
 
 
 @keras.utils.register_keras_serializable(package=PACKAGE)
-class Pooler(_ConfigLayer):
+class Pooler(ConfigLayer):
     """[CLS] vector; with ``classifier_activation`` followed by dense + tanh (HF default). [B, S, H] -> [B, H]."""
 
     def __init__(self, config, **kwargs):
         kwargs.setdefault("name", "pooler")
         super().__init__(config, **kwargs)
         c = self.config
-        self.dense = _dense(c, c.hidden_size, "dense", activation="tanh") if c.classifier_activation else None
+        self.dense = dense_layer(c, c.hidden_size, "dense", activation="tanh") if c.classifier_activation else None
 
     def call(self, sequence_output):
         first = sequence_output[:, 0]

@@ -3,9 +3,8 @@
 """
 from __future__ import annotations
 
-import json
 import os
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 
 import tensorflow as tf
 import tf_keras as keras
@@ -15,15 +14,11 @@ from mobilebert_tf.errors import MobileBertError
 from mobilebert_tf.fileio import atomic_copy, atomic_write_json
 from mobilebert_tf.heads import ClassificationHead, MaskedLMHead, NSPHead, SpanQAHead
 from mobilebert_tf.layers import PACKAGE, MobileBertBlock, MobileBertEmbedding, Pooler, as_config
-from mobilebert_tf.weights import (CheckpointError, assign_named, describe_mismatch, is_qat_variable,
-                                   load_safetensors, named_weights, save_safetensors, weights_to_numpy)
+from mobilebert_tf.modeldir import (CONFIG_FILE, FORMAT_VERSION, MODEL_INFO_FILE, VOCAB_FILE,  # noqa: F401
+                                    WEIGHTS_FILE, model_info)
+from mobilebert_tf.weights import save_safetensors, weights_to_numpy
 
 INPUT_KEYS = ("input_ids", "input_mask", "segment_ids", "position_ids")
-WEIGHTS_FILE = "weights.safetensors"
-CONFIG_FILE = "config.json"
-MODEL_INFO_FILE = "model.json"
-VOCAB_FILE = "vocab.txt"
-FORMAT_VERSION = 1
 
 
 class InputError(MobileBertError, ValueError):
@@ -31,7 +26,22 @@ class InputError(MobileBertError, ValueError):
 
 
 def prepare_inputs(inputs: Mapping[str, Any], config: MobileBertConfig):
-    """Validate the input dict (statically where shapes are known) and fill in defaults."""
+    """Validate the input dict (statically where shapes are known) and fill in defaults.
+
+    Args:
+        inputs: ``input_ids`` [B, S] and optionally ``input_mask``, ``segment_ids``, ``position_ids``.
+        config: the model config (vocab, segment and position ranges).
+
+    Returns:
+        A dict of int32 tensors with ``input_mask`` (default ones) and ``segment_ids`` (default zeros).
+
+    Raises:
+        InputError: naming the bad input.
+
+    Example:
+        >>> sorted(prepare_inputs({"input_ids": [[101, 102]]}, MobileBertConfig()))
+        ['input_ids', 'input_mask', 'segment_ids']
+    """
     if not isinstance(inputs, Mapping):
         raise InputError(f"model inputs must be a dict with keys {INPUT_KEYS}, got {type(inputs).__name__}")
     unknown = sorted(set(inputs) - set(INPUT_KEYS))
@@ -81,6 +91,12 @@ def prepare_inputs(inputs: Mapping[str, Any], config: MobileBertConfig):
 
 
 def dummy_inputs(config: MobileBertConfig, batch: int = 1, seq: int = 8) -> dict[str, tf.Tensor]:
+    """An all-ones ``[batch, seq]`` input dict (to build a model's weights).
+
+    Example:
+        >>> dummy_inputs(MobileBertConfig(), batch=2, seq=4)["input_ids"].shape
+        TensorShape([2, 4])
+    """
     ids = tf.ones([batch, seq], tf.int32)
     return {"input_ids": ids, "input_mask": tf.ones_like(ids), "segment_ids": tf.zeros_like(ids)}
 
@@ -93,6 +109,10 @@ class MobileBertEncoder(keras.Model):
     dict: ``sequence_output`` [B, S, H], ``pooled_output`` [B, H]; on request ``hidden_states`` (list of
     L+1 [B, S, H], embeddings first), ``attention_scores`` and ``attention_probs`` (lists of L
     [B, N, S, S]; scores are masked, before softmax).
+
+    Args:
+        config: a ``MobileBertConfig`` (or its dict).
+        **kwargs: ``keras.Model`` arguments (``name``, default ``encoder``).
 
     ``num_layers=k`` stops after block ``k`` (1 <= k <= L): the outputs are those of the first ``k``
     blocks (``sequence_output`` is block k's output, ``hidden_states`` has k+1 entries), equal to the
@@ -149,8 +169,35 @@ class MobileBertEncoder(keras.Model):
         return cls(**config)
 
 
+# ---------------------------------------------------------------------- loading hook
+# from_pretrained delegates to mobilebert_tf.checkpoints.loader, which registers itself here when imported
+# (mobilebert_tf/__init__.py imports it). The hook keeps the import graph one-way: the loader imports the
+# models, never the other way round.
+_LOADER: dict[str, Callable[..., Any]] = {}
+
+
+def register_loader(load: Callable[..., Any], build_and_assign: Callable[..., Any]) -> None:
+    """Install the checkpoint loader behind ``from_pretrained`` (called by mobilebert_tf.checkpoints.loader).
+
+    Args:
+        load: ``load(cls, path, **overrides) -> (model, report)``.
+        build_and_assign: ``build_and_assign(cls, config, arrays, *, source, init_kwargs) -> model``.
+    """
+    _LOADER.update(load=load, build_and_assign=build_and_assign)
+
+
+def _loader(name: str) -> Callable[..., Any]:
+    if name not in _LOADER:
+        raise RuntimeError("mobilebert_tf.checkpoints.loader is not imported (import mobilebert_tf does it)")
+    return _LOADER[name]
+
+
 class _PretrainedModel(keras.Model):
-    """save_pretrained / from_pretrained for our model directories and HF safetensors directories."""
+    """Base of the task models: the encoder, QAT declared at construction, save/load of model directories.
+
+    Subclasses build their heads after ``super().__init__`` and end their constructor with
+    ``self._finish_init(qat)``, so that fake quantization wraps the heads too.
+    """
 
     task_type = "encoder"
 
@@ -158,6 +205,14 @@ class _PretrainedModel(keras.Model):
         super().__init__(**kwargs)
         self.config = as_config(config)
         self.encoder = MobileBertEncoder(self.config)
+        self.qat = False  # set by mobilebert_tf.qat.apply_qat
+
+    def _finish_init(self, qat: bool) -> None:
+        """Last step of every subclass constructor: ``qat=True`` inserts fake quantization (mobilebert_tf.qat)."""
+        if qat:
+            from mobilebert_tf.qat import apply_qat
+
+            apply_qat(self)
 
     # subclasses extend this with their own constructor arguments
     def _init_kwargs(self) -> dict[str, Any]:
@@ -167,14 +222,20 @@ class _PretrainedModel(keras.Model):
     def _init_arg_names(cls) -> tuple[str, ...]:
         return ()
 
+    @classmethod
+    def _reinit_pooler(cls) -> bool:
+        """Whether loading another task's checkpoint leaves the pooler fresh (classifiers: Google's GLUE rule)."""
+        return False
+
     def get_config(self):
-        return {"config": self.config.to_dict(), "name": self.name, **self._init_kwargs()}
+        return {"config": self.config.to_dict(), "name": self.name, "qat": bool(self.qat), **self._init_kwargs()}
 
     @classmethod
     def from_config(cls, config, custom_objects=None):
         return cls(**config)
 
     def build_with_dummy(self, seq: int = 8):
+        """Build the weights by calling the model once on a dummy batch (no-op when built). Returns ``self``."""
         if not self.built:
             self(dummy_inputs(self.config, seq=seq))
         return self
@@ -182,10 +243,23 @@ class _PretrainedModel(keras.Model):
     # ------------------------------------------------------------------ saving
     def save_pretrained(self, path: str | os.PathLike, vocab_file: str | None = None,
                         metadata: Mapping[str, Any] | None = None) -> str:
-        """Write ``config.json``, ``weights.safetensors``, ``model.json`` (+ ``vocab.txt``) to ``path``.
+        """Write the model as one of our model directories (see mobilebert_tf.modeldir).
 
         Each file is replaced atomically and ``model.json`` is written last, so an interrupted
         save never leaves a directory that loads with half-written weights.
+
+        Args:
+            path: the directory (created if needed).
+            vocab_file: a ``vocab.txt`` to copy in, so that the tokenizer travels with the model.
+            metadata: extra ``model.json`` keys (fine-tuning task, labels, provenance).
+
+        Returns:
+            ``path``.
+
+        Example:
+            >>> model = MobileBertForPreTraining(MobileBertConfig.from_preset("mobilebert_tiny")).build_with_dummy()
+            >>> model.save_pretrained("runs/tiny", vocab_file="data/vocab.txt")
+            'runs/tiny'
         """
         path = os.fspath(path)
         os.makedirs(path, exist_ok=True)
@@ -199,131 +273,72 @@ class _PretrainedModel(keras.Model):
             dst = os.path.join(path, VOCAB_FILE)
             if os.path.abspath(vocab_file) != os.path.abspath(dst):
                 atomic_copy(vocab_file, dst)
-        info = {"format": "mobilebert_tf", "format_version": FORMAT_VERSION, "model_class": type(self).__name__,
-                "task_type": self.task_type, "init_kwargs": self._init_kwargs(), "qat": bool(getattr(self, "qat", False)),
-                **dict(metadata or {})}
+        info = model_info(type(self).__name__, self.task_type, self._init_kwargs(), self.qat, metadata)
         atomic_write_json(os.path.join(path, MODEL_INFO_FILE), info, sort_keys=True)
         return path
 
     # ------------------------------------------------------------------ loading
     @classmethod
-    def from_pretrained(cls, path: str | os.PathLike, **config_overrides):
-        """Load from one of our model directories, a HF directory (``config.json`` + ``model.safetensors``)
-        or a Google TF1 checkpoint (a directory with ``bert_config.json`` + checkpoint, or a checkpoint
-        prefix; see docs/checkpoints.md).
+    def from_pretrained(cls, path: str | os.PathLike, **overrides):
+        """Load one of our model directories, an HF directory (``config.json`` + ``model.safetensors``) or a
+        Google TF1 checkpoint (a directory with ``bert_config.json`` + checkpoint, or a checkpoint prefix;
+        see docs/checkpoints.md). The work is done by ``mobilebert_tf.checkpoints.loader.load``.
 
-        ``config_overrides`` replace config fields, e.g. ``attention_mask_mode="additive"``.
-        Loading an encoder-only or pre-training directory into a task model takes the encoder and
-        leaves the head (and, for classifiers, the pooler) freshly initialized.
+        A checkpoint of this model's task loads whole and strictly; one of another task (pre-training into
+        a classifier, say) gives the encoder, and the head (and, for classifiers, the pooler) stays freshly
+        initialized. Every missing, unexpected or mis-shaped weight is reported at once, by the checkpoint's
+        own names, before anything is assigned.
+
+        Args:
+            path: the directory, TF1 checkpoint prefix or TF1 ``.index`` file.
+            **overrides: config fields to replace (``attention_mask_mode="additive"``), constructor arguments
+                (``num_labels=3``), ``qat`` (True/False; default: as saved), ``encoder_only=True`` (take the
+                encoder even from a checkpoint of this task) and, for TF1, ``bert_config`` (its path).
+
+        Returns:
+            The built model, with ``model.model_dir`` (a ``ModelDir``: vocab, task, labels, provenance).
+
+        Example:
+            >>> clf = MobileBertForSequenceClassification.from_pretrained("models/mobilebert", num_labels=3)
+            >>> clf.model_dir.vocab_file
+            'models/mobilebert/vocab.txt'
         """
-        from mobilebert_tf.checkpoints import detect_format, hf
-
-        path = os.fspath(path)
-        qat = config_overrides.pop("qat", None)
-        init_overrides = {k: config_overrides.pop(k) for k in list(config_overrides) if k in cls._init_arg_names()}
-        if qat is not None:
-            init_overrides["qat"] = qat
-        fmt = detect_format(path)
-        if fmt == "mobilebert_tf":
-            return cls._from_our_dir(path, config_overrides, init_overrides)
-        if fmt == "tf1":
-            from mobilebert_tf.checkpoints import tf1
-
-            return tf1.load(cls, path, config_overrides=config_overrides, init_kwargs=init_overrides)[0]
-        if fmt == "hf":
-            config = hf.read_hf_config(os.path.join(path, CONFIG_FILE)).replace(**config_overrides)
-            if "num_labels" in cls._init_arg_names() and "num_labels" not in init_overrides:
-                init_overrides.update(hf.hf_init_kwargs(os.path.join(path, CONFIG_FILE)))
-            weights = os.path.join(path, hf.HF_WEIGHTS_FILE)
-            arrays = hf.hf_to_ours(load_safetensors(weights), config, source=weights)
-            if (cls.task_type == "qa" and config.classifier_activation and any(k.startswith("qa_head/") for k in arrays)
-                    and not any(k.startswith("encoder/pooler/") for k in arrays)):
-                config = config.replace(classifier_activation=False)  # HF's QA model has no pooler
-            return cls._build_and_assign(config, arrays, source=weights, init_kwargs=init_overrides,
-                                         display=lambda n: f"{hf.hf_name_for(n)} (ours: {n})")
-        raise CheckpointError(f"{path}: unsupported checkpoint format {fmt!r}")
-
-    @classmethod
-    def _from_our_dir(cls, path, config_overrides, init_overrides):
-        info_path = os.path.join(path, MODEL_INFO_FILE)
-        try:
-            with open(info_path, encoding="utf-8") as f:
-                info = json.load(f)
-        except FileNotFoundError:
-            info = {}
-        except json.JSONDecodeError as e:
-            raise CheckpointError(f"{info_path}: invalid JSON ({e.msg} at line {e.lineno})") from e
-        config = MobileBertConfig.from_json(os.path.join(path, CONFIG_FILE)).replace(**config_overrides)
-        arrays = load_safetensors(os.path.join(path, WEIGHTS_FILE))
-        same_class = info.get("model_class") == cls.__name__
-        init_kwargs = dict(info.get("init_kwargs", {})) if same_class else {}
-        init_kwargs["qat"] = bool(info.get("qat", False))
-        init_kwargs.update(init_overrides)
-        return cls._build_and_assign(config, arrays, source=os.path.join(path, WEIGHTS_FILE),
-                                     init_kwargs=init_kwargs)
+        return _loader("load")(cls, path, **overrides)[0]
 
     @classmethod
     def _build_and_assign(cls, config, arrays, *, source, init_kwargs, display=None):
-        """Build ``cls`` and load ``arrays`` (our names). A checkpoint of the same task loads whole
-        and strictly; one of another task (e.g. pre-training -> classifier) gives the encoder only,
-        and the head (and the pooler of classifiers) stays freshly initialized."""
-        qat = init_kwargs.pop("qat", False)
-        model = cls(config, **init_kwargs)
-        if qat:
-            from mobilebert_tf.qat import apply_qat
-
-            apply_qat(model)
-        model.build_with_dummy()
-        names = set(named_weights(model))
-        optional = None
-        if not any(is_qat_variable(k) for k in arrays):
-            # a float checkpoint into a QAT model: quantizer ranges start fresh
-            names = {n for n in names if not is_qat_variable(n)}
-            optional = is_qat_variable
-        if set(arrays) == names:
-            assign_named(model, arrays, source=source, display=display, optional=optional)
-            return model
-        if set(arrays) & (names - _encoder_names(names)):
-            # the checkpoint carries this task's head, so it must match the whole model
-            assign_named(model, arrays, source=source, display=display, optional=optional)
-            return model
-        known_heads = tuple(HEAD_PREFIXES)
-        unexpected = [k for k in arrays if k not in names and not k.startswith(known_heads)]
-        drop_pooler = cls._reinit_pooler()
-        required = {n for n in _encoder_names(names) if not (drop_pooler and n.startswith("encoder/pooler/"))}
-        missing = sorted(required - set(arrays))
-        if missing or unexpected:
-            raise CheckpointError(describe_mismatch(missing=missing, unexpected=unexpected, source=source,
-                                                    display=display))
-        subset = {k: v for k, v in arrays.items() if k in required}
-        assign_named(model, subset, source=source, allow_missing=True, display=display)
-        return model
-
-    @classmethod
-    def _reinit_pooler(cls) -> bool:
-        return False
-
-
-def _encoder_names(names):
-    return {n for n in names if n.startswith("encoder/")}
-
-
-# Top-level weight prefixes of every task head, so a checkpoint of another task is recognised.
-HEAD_PREFIXES = ("mlm/", "nsp/", "classifier_head/", "qa_head/")
+        """Compatibility entry for mobilebert_tf.finetuning.modeling (use ``from_pretrained(path,
+        encoder_only=True)`` instead); the rule itself lives in mobilebert_tf.checkpoints.loader."""
+        return _loader("build_and_assign")(cls, config, arrays, source=source, init_kwargs=dict(init_kwargs))
 
 
 @keras.utils.register_keras_serializable(package=PACKAGE)
 class MobileBertForPreTraining(_PretrainedModel):
-    """Encoder + MLM head + NSP head. Returns ``sequence_output``, ``pooled_output``,
-    ``mlm_logits`` [B, S, V], ``nsp_logits`` [B, 2] (+ hidden states / attentions on request)."""
+    """Encoder + MLM head + NSP head (the pre-training and distillation model).
+
+    Args:
+        config: a ``MobileBertConfig`` (or its dict).
+        qat: insert fake quantization for quantization-aware training (mobilebert_tf.qat; ReLU presets only).
+        **kwargs: ``keras.Model`` arguments (``name``).
+
+    Returns (``call(inputs, training=False, output_hidden_states=False, output_attentions=False)``):
+        a dict with ``sequence_output`` [B, S, H], ``pooled_output`` [B, H], ``mlm_logits`` [B, S, V],
+        ``nsp_logits`` [B, 2] (+ ``hidden_states`` / attentions on request).
+
+    Example:
+        >>> model = MobileBertForPreTraining(MobileBertConfig.from_preset("mobilebert", num_hidden_layers=2))
+        >>> model(dummy_inputs(model.config))["mlm_logits"].shape
+        TensorShape([1, 8, 30522])
+    """
 
     task_type = "pretraining"
 
-    def __init__(self, config, **kwargs):
+    def __init__(self, config, *, qat: bool = False, **kwargs):
         kwargs.setdefault("name", "mobilebert_for_pretraining")
         super().__init__(config, **kwargs)
         self.mlm = MaskedLMHead(self.config)
         self.nsp = NSPHead(self.config)
+        self._finish_init(qat)
 
     def call(self, inputs, training=False, output_hidden_states=False, output_attentions=False):
         out = self.encoder(inputs, training=training, output_hidden_states=output_hidden_states,
@@ -336,15 +351,32 @@ class MobileBertForPreTraining(_PretrainedModel):
 
 @keras.utils.register_keras_serializable(package=PACKAGE)
 class MobileBertForSequenceClassification(_PretrainedModel):
-    """Encoder + classification/regression head. Returns ``logits`` [B, num_labels] (+ encoder outputs)."""
+    """Encoder + classification/regression head on the pooled output.
+
+    Args:
+        config: a ``MobileBertConfig`` (or its dict).
+        num_labels: classes (1 = regression).
+        qat: insert fake quantization for quantization-aware training (mobilebert_tf.qat; ReLU presets only).
+        **kwargs: ``keras.Model`` arguments (``name``).
+
+    Returns (``call(inputs, training=False, ...)``):
+        a dict with ``logits`` [B, num_labels] and the encoder outputs.
+
+    Example:
+        >>> config = MobileBertConfig.from_preset("mobilebert_qat", num_hidden_layers=2)
+        >>> clf = MobileBertForSequenceClassification(config, num_labels=3, qat=True)
+        >>> clf(dummy_inputs(config))["logits"].shape, clf.qat
+        (TensorShape([1, 3]), True)
+    """
 
     task_type = "classification"
 
-    def __init__(self, config, num_labels: int = 2, **kwargs):
+    def __init__(self, config, num_labels: int = 2, *, qat: bool = False, **kwargs):
         kwargs.setdefault("name", "mobilebert_for_sequence_classification")
         super().__init__(config, **kwargs)
         self.num_labels = num_labels
         self.head = ClassificationHead(self.config, num_labels)
+        self._finish_init(qat)
 
     def _init_kwargs(self):
         return {"num_labels": self.num_labels}
@@ -366,14 +398,29 @@ class MobileBertForSequenceClassification(_PretrainedModel):
 
 @keras.utils.register_keras_serializable(package=PACKAGE)
 class MobileBertForQuestionAnswering(_PretrainedModel):
-    """Encoder + span head. Returns ``start_logits``, ``end_logits`` [B, S] (+ encoder outputs)."""
+    """Encoder + span head (SQuAD).
+
+    Args:
+        config: a ``MobileBertConfig`` (or its dict).
+        qat: insert fake quantization for quantization-aware training (mobilebert_tf.qat; ReLU presets only).
+        **kwargs: ``keras.Model`` arguments (``name``).
+
+    Returns (``call(inputs, training=False, ...)``):
+        a dict with ``start_logits``, ``end_logits`` [B, S] and the encoder outputs.
+
+    Example:
+        >>> qa = MobileBertForQuestionAnswering(MobileBertConfig.from_preset("mobilebert", num_hidden_layers=2))
+        >>> qa(dummy_inputs(qa.config))["start_logits"].shape
+        TensorShape([1, 8])
+    """
 
     task_type = "qa"
 
-    def __init__(self, config, **kwargs):
+    def __init__(self, config, *, qat: bool = False, **kwargs):
         kwargs.setdefault("name", "mobilebert_for_question_answering")
         super().__init__(config, **kwargs)
         self.head = SpanQAHead(self.config)
+        self._finish_init(qat)
 
     def call(self, inputs, training=False, output_hidden_states=False, output_attentions=False):
         out = dict(self.encoder(inputs, training=training, output_hidden_states=output_hidden_states,

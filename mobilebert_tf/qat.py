@@ -1,6 +1,8 @@
-"""Quantization-aware training with tensorflow-model-optimization (tfmot).
+"""Quantization-aware training with tensorflow-model-optimization (tfmot): the one QAT home.
 
-``apply_qat(model)`` rewrites a built-or-unbuilt model in place:
+QAT is declared on the model, ``MobileBertForSequenceClassification(config, num_labels=2, qat=True)`` (or
+``from_pretrained(path, qat=True)``); the constructor calls ``apply_qat(model)``, which rewrites an unbuilt
+model in place:
 
 - every ``Dense`` becomes ``QuantizeWrapperV2(dense, DenseQuantizeConfig)``: int8 symmetric kernel,
   fake-quantized output *after* the activation (TFLite fuses ReLU/ReLU6 into FULLY_CONNECTED; tfmot's
@@ -13,6 +15,8 @@
 
 Only ReLU/ReLU6 models (the ``mobilebert_qat`` preset) are accepted: GELU has no fused int8 kernel.
 The result trains like any Keras model and exports with ``mobilebert export --quantize qat``.
+This module depends on ``config`` and ``layers`` only; layers receive :class:`FakeQuant` from here
+(``enable_fake_quant(FakeQuant)``) and never import it.
 """
 from __future__ import annotations
 
@@ -82,7 +86,17 @@ class NormQuantizeConfig(Q.QuantizeConfig):
 
 class FakeQuant:
     """Named tfmot quantizers owned by a layer, for tensors that are not layer outputs: moving-average
-    ranges for activations, last-value ranges for weights (``weights=True``)."""
+    ranges for activations, last-value ranges for weights (``weights=True``).
+
+    Args:
+        layer: the layer that owns the range variables (``<name>_min`` / ``<name>_max``).
+        names: one quantizer per name.
+        weights: symmetric last-value ranges (weights) instead of moving-average ones (activations).
+
+    Example:
+        >>> fq = FakeQuant(attention_layer, ("scores_fq",))
+        >>> scores = fq("scores_fq", scores, training)
+    """
 
     def __init__(self, layer: keras.layers.Layer, names: tuple[str, ...], weights: bool = False):
         self.quantizer = _weight_quantizer() if weights else activation_quantizer()
@@ -122,12 +136,31 @@ def _rewrite(layer) -> int:
                         raise TypeError(f"cannot wrap {item.name} inside the list {attr}")
                     count += _rewrite(item)
     if hasattr(layer, "enable_fake_quant"):
-        layer.enable_fake_quant()
+        layer.enable_fake_quant(FakeQuant)
     return count
 
 
 def apply_qat(model):
-    """Insert fake quantization into ``model`` (one of our models, not yet built). Returns the model."""
+    """Insert fake quantization into ``model`` (one of our models, not yet built); sets ``model.qat``.
+
+    The model constructors call this for ``qat=True``; calling it on a float model built without
+    ``qat`` does the same.
+
+    Args:
+        model: an unbuilt model of ours whose config has a ReLU/ReLU6 ``hidden_act``.
+
+    Returns:
+        The same model, rewritten in place.
+
+    Raises:
+        ConfigError: the config's activation has no fused int8 kernel (GELU).
+        ValueError: the model is already built.
+
+    Example:
+        >>> model = apply_qat(MobileBertForSequenceClassification(MobileBertConfig.from_preset("mobilebert_qat")))
+        >>> model.qat
+        True
+    """
     check_qat_config(model.config)
     if model.built:
         raise ValueError("apply_qat needs an unbuilt model: wrap first, then load weights or train")

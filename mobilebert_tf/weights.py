@@ -40,7 +40,19 @@ def _transparent(layer) -> bool:
 
 
 def named_weights(layer: keras.layers.Layer, prefix: str = "") -> dict[str, tf.Variable]:
-    """All weights of a built layer keyed by path. Raises if two weights would share a name."""
+    """All weights of a built layer keyed by path. Raises if two weights would share a name.
+
+    Args:
+        layer: a built layer or model.
+        prefix: prepended to every name.
+
+    Returns:
+        Path -> variable, e.g. ``encoder/layer_0/attention/query/kernel``.
+
+    Example:
+        >>> sorted(named_weights(model))[:1]
+        ['classifier_head/classifier/bias']
+    """
     out: dict[str, tf.Variable] = {}
     for v in list(layer._trainable_weights) + list(layer._non_trainable_weights):
         name = prefix + _own_name(v)
@@ -61,7 +73,23 @@ MAX_LISTED = 60  # names per category in one error message
 
 def describe_mismatch(*, missing=(), unexpected=(), mismatched=(), source: str = "checkpoint",
                       display=None) -> str:
-    """One message listing every missing, unexpected and mis-shaped weight by name."""
+    """One message listing every missing, unexpected and mis-shaped weight by name.
+
+    Args:
+        missing: names the model needs and the checkpoint lacks.
+        unexpected: names the checkpoint has and the model lacks (listed as given).
+        mismatched: ``(name, checkpoint shape, model shape)`` triples.
+        source: the checkpoint named in the first line.
+        display: maps a missing/mis-shaped name to the text shown (e.g. the checkpoint's own name).
+
+    Returns:
+        The message (one line per category, at most ``MAX_LISTED`` names each).
+
+    Example:
+        >>> print(describe_mismatch(missing=["mlm/output_bias"], source="ckpt"))
+        ckpt does not match the model:
+          missing (1): mlm/output_bias
+    """
     show = display or (lambda n: n)
 
     def listing(items):
@@ -86,8 +114,23 @@ def assign_named(layer: keras.layers.Layer, arrays: Mapping[str, np.ndarray], *,
     """Assign ``arrays`` (path -> array) to the built ``layer``; all-or-nothing.
 
     Every problem is collected first (missing, unexpected, wrong shape) and reported in one
-    CheckpointError before anything is assigned. ``optional(name)``: weights that may be absent
-    (they keep their initial values), e.g. QAT ranges when loading a float checkpoint.
+    CheckpointError before anything is assigned.
+
+    Args:
+        layer: a built layer or model.
+        arrays: path -> array.
+        source: the checkpoint named in messages.
+        allow_missing: weights of ``layer`` absent from ``arrays`` keep their values.
+        allow_unexpected: names ``layer`` lacks are ignored.
+        display: see :func:`describe_mismatch`.
+        optional: ``optional(name)`` true for weights that may be absent (QAT ranges from a float checkpoint).
+
+    Returns:
+        ``{"missing": [...], "unexpected": [...]}`` (what was tolerated).
+
+    Example:
+        >>> assign_named(model, weights_to_numpy(other_model))["missing"]
+        []
     """
     targets = named_weights(layer)
     missing = [n for n in targets if n not in arrays and not (optional and optional(n))]
@@ -134,4 +177,10 @@ def load_safetensors(path: str | os.PathLike) -> dict[str, np.ndarray]:
 
 
 def weights_to_numpy(layer: keras.layers.Layer) -> dict[str, np.ndarray]:
+    """:func:`named_weights` as numpy arrays (what ``weights.safetensors`` holds).
+
+    Example:
+        >>> weights_to_numpy(model)["encoder/embeddings/word_embeddings"].shape
+        (30522, 128)
+    """
     return {n: v.numpy() for n, v in named_weights(layer).items()}

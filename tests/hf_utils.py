@@ -16,19 +16,34 @@ def hf_config(config, **extra):
     return HFConfig(**values)
 
 
-def random_hf_pretraining_model(config, seed: int = 0, **extra):
-    """A randomly initialized HF MobileBertForPreTraining with perturbed norms (so NoNorm/LayerNorm
-    parameters are not the trivial ones/zeros), in eval mode."""
+def perturb_all_parameters(model, seed: int = 0) -> None:
+    """Add seeded noise to every parameter of an HF model, biases and norms included: HF initializes
+    biases at zero and norms at ones/zeros, where a weight mapped to the wrong place (a swapped bias, a
+    transposed square kernel) would go unnoticed."""
     import torch
-    from transformers import MobileBertForPreTraining as HFModel
 
-    torch.manual_seed(seed)
-    model = HFModel(hf_config(config, **extra)).eval()
+    generator = torch.Generator().manual_seed(seed)
     with torch.no_grad():
         for name, p in model.named_parameters():
-            if "LayerNorm" in name:
-                p.add_(torch.randn_like(p) * 0.1)
+            scale = 0.1 if "LayerNorm" in name else 0.02  # NoNorm/LayerNorm: away from the trivial ones/zeros
+            p.add_(torch.randn(p.shape, generator=generator, dtype=p.dtype) * scale)
+
+
+def random_hf_model(kind: str, config, seed: int = 0, **extra):
+    """A randomly initialized HF model ``kind`` (e.g. ``"MobileBertForSequenceClassification"``) with every
+    parameter perturbed (:func:`perturb_all_parameters`), in eval mode."""
+    import torch
+    import transformers
+
+    torch.manual_seed(seed)
+    model = getattr(transformers, kind)(hf_config(config, **extra)).eval()
+    perturb_all_parameters(model, seed)
     return model
+
+
+def random_hf_pretraining_model(config, seed: int = 0, **extra):
+    """A randomly initialized HF MobileBertForPreTraining, every parameter perturbed, in eval mode."""
+    return random_hf_model("MobileBertForPreTraining", config, seed, **extra)
 
 
 def padded_batch(batch: int = 3, seq: int = 24, vocab: int = 30522, seed: int = 0):

@@ -1,3 +1,4 @@
+import dataclasses
 import json
 
 import pytest
@@ -32,7 +33,7 @@ def test_presets_follow_design():
 
 def test_frozen():
     config = MobileBertConfig.from_preset("mobilebert")
-    with pytest.raises(Exception):
+    with pytest.raises(dataclasses.FrozenInstanceError):
         config.hidden_size = 3
 
 

@@ -11,7 +11,7 @@ from export.tflite_io import float_ops, read_tflite
 from mobilebert_tf import MobileBertConfig, MobileBertForPreTraining, MobileBertForSequenceClassification
 from mobilebert_tf import cli
 from mobilebert_tf.qat import apply_qat
-from mobilebert_tf.weights import is_qat_variable, named_weights
+from mobilebert_tf.weights import is_qat_variable, named_weights, weights_to_numpy
 from tests.conftest import SHARED_DATA
 
 SEQ = 64
@@ -21,10 +21,36 @@ def _config(**kw):
     return MobileBertConfig.from_preset("mobilebert_qat", num_hidden_layers=2, **kw)
 
 
+# Sentences of different lengths (padded), so the logits spread over a range rather than one point.
+IDS = np.array([[101, 2023, 3185, 2001, 2307, 102, 0, 0, 0, 0],
+                [101, 1045, 2293, 2009, 1012, 2307, 3185, 999, 102, 0],
+                [101, 6659, 102, 0, 0, 0, 0, 0, 0, 0],
+                [101, 2025, 2204, 2012, 2035, 1010, 2053, 4569, 1012, 102]], np.int32)
+BATCH = {"input_ids": IDS, "input_mask": (IDS > 0).astype(np.int32)}
+
+
+# A fresh moving-average range is [-6, 6] (tfmot's initial value; its EMA moves it only over many training
+# steps), so 8 bits put every fake-quantized activation on a grid of this step.
+FRESH_STEP = 12.0 / 255
+
+
+def assert_same_model_fake_quantized(qat_model, float_model):
+    """Fake quantization changes the numbers, not the model: the real weights are the float model's, bit for
+    bit, and the logits (which pass through an output quantizer on the fresh range) differ from the float
+    logits by rounding to that grid: at most half a step plus the small upstream error (measured: 0.021 of
+    a 0.047 step), and not zero (the quantizers are in the graph)."""
+    qat_weights, float_weights = weights_to_numpy(qat_model), weights_to_numpy(float_model)
+    assert {n for n in qat_weights if not is_qat_variable(n)} == set(float_weights)
+    for name, value in float_weights.items():
+        np.testing.assert_array_equal(qat_weights[name], value, err_msg=name)
+    diff = float(np.abs(np.asarray(qat_model(BATCH)["logits"]) - np.asarray(float_model(BATCH)["logits"])).max())
+    assert 0.0 < diff <= 0.6 * FRESH_STEP, f"max |qat - float| logits {diff:.3e}, grid step {FRESH_STEP:.3e}"
+
+
 def test_apply_qat_wraps_dense_and_norms_and_keeps_names():
     float_model = MobileBertForSequenceClassification(_config(), num_labels=2).build_with_dummy()
     qat_model = apply_qat(MobileBertForSequenceClassification(_config(), num_labels=2)).build_with_dummy()
-    wrappers = [l for l in qat_model._flatten_layers() if isinstance(l, tfmot.quantization.keras.QuantizeWrapperV2)]
+    wrappers = [layer for layer in qat_model._flatten_layers() if isinstance(layer, tfmot.quantization.keras.QuantizeWrapperV2)]
     kinds = collections.Counter(type(w.layer).__name__ for w in wrappers)
     # per block: 7 Dense + 4x2 FFN Dense, 8 NoNorm; embeddings: 1 Dense + 1 NoNorm; head: 1 Dense
     assert kinds == {"Dense": 2 * 15 + 2, "NoNorm": 2 * 8 + 1}
@@ -34,10 +60,20 @@ def test_apply_qat_wraps_dense_and_norms_and_keeps_names():
     assert len(ranges) == 2 * 2 + 1
 
 
+def test_qat_declared_in_the_constructor_equals_apply_qat():
+    declared = MobileBertForSequenceClassification(_config(), num_labels=2, qat=True)
+    applied = apply_qat(MobileBertForSequenceClassification(_config(), num_labels=2))
+    assert declared.qat and applied.qat
+    assert sorted(named_weights(declared.build_with_dummy())) == sorted(named_weights(applied.build_with_dummy()))
+    assert not MobileBertForSequenceClassification(_config(), num_labels=2).qat
+
+
 def test_qat_needs_relu():
+    gelu = MobileBertConfig.from_preset("mobilebert_no_opt", num_hidden_layers=1)
     with pytest.raises(ValueError, match="hidden_act"):
-        apply_qat(MobileBertForSequenceClassification(MobileBertConfig.from_preset("mobilebert_no_opt",
-                                                                                  num_hidden_layers=1)))
+        apply_qat(MobileBertForSequenceClassification(gelu))
+    with pytest.raises(ValueError, match="hidden_act"):
+        MobileBertForSequenceClassification(gelu, qat=True)
 
 
 def test_float_checkpoint_into_qat_and_qat_round_trip(tmp_path):
@@ -46,10 +82,8 @@ def test_float_checkpoint_into_qat_and_qat_round_trip(tmp_path):
     float_model.save_pretrained(tmp_path / "float")
     qat_model = MobileBertForSequenceClassification.from_pretrained(tmp_path / "float", qat=True)
     assert qat_model.qat
-    ids = np.array([[101, 2023, 3185, 2001, 2307, 102, 0, 0]], np.int32)
-    batch = {"input_ids": ids, "input_mask": (ids > 0).astype(np.int32)}
-    # fake quantization changes the numbers a little, not the model
-    np.testing.assert_allclose(qat_model(batch)["logits"], float_model(batch)["logits"], atol=0.05)
+    assert_same_model_fake_quantized(qat_model, float_model)
+    batch = BATCH
     qat_model.save_pretrained(tmp_path / "qat")
     again = MobileBertForSequenceClassification.from_pretrained(tmp_path / "qat")
     assert again.qat
@@ -66,9 +100,7 @@ def test_finetune_init_qat_from_a_float_model(tmp_path):
     float_model.save_pretrained(tmp_path / "float", metadata={"task": "sst-2"})
     model, how = init_model(task, str(tmp_path / "float"), qat=True)
     assert model.qat and "continued fine-tuning, quantization-aware" in how
-    ids = np.array([[101, 2023, 3185, 2001, 2307, 102, 0, 0]], np.int32)
-    batch = {"input_ids": ids, "input_mask": (ids > 0).astype(np.int32)}
-    np.testing.assert_allclose(model(batch)["logits"], float_model(batch)["logits"], atol=0.05)
+    assert_same_model_fake_quantized(model, float_model)
     # the encoder of a pre-training directory, too (new head)
     pre = MobileBertForPreTraining(_config()).build_with_dummy()
     pre.save_pretrained(tmp_path / "pre")

@@ -15,9 +15,9 @@ import tensorflow as tf
 
 from mobilebert_tf import (CheckpointError, ConfigError, MobileBertConfig, MobileBertForPreTraining,
                            MobileBertForQuestionAnswering, MobileBertForSequenceClassification)
-from mobilebert_tf.checkpoints import detect_format, tf1
+from mobilebert_tf.checkpoints import detect_format, loader, tf1
 from mobilebert_tf.weights import weights_to_numpy
-from tests.hf_utils import hf_config, padded_batch, run_hf
+from tests.hf_utils import padded_batch, random_hf_model, run_hf
 
 TOL = 1e-4
 VOCAB = 2048
@@ -126,16 +126,7 @@ def write_google_checkpoint(folder, variables, google_config, *, slots=True, ste
 
 
 def random_hf(kind, config, seed=0, **extra):
-    import torch
-    import transformers
-
-    torch.manual_seed(seed)
-    model = getattr(transformers, kind)(hf_config(config, **extra)).eval()
-    with torch.no_grad():
-        for name, p in model.named_parameters():
-            if "LayerNorm" in name:  # NoNorm/LayerNorm not at the trivial ones/zeros
-                p.add_(torch.randn_like(p) * 0.1)
-    return model
+    return random_hf_model(kind, config, seed, **extra)  # every parameter perturbed, biases included
 
 
 def masked_max_diff(a, b, mask):
@@ -184,8 +175,15 @@ def test_tf1_import_matches_hf(preset, tmp_path, mobilebert_ckpt):
                                   for a, b in zip(theirs.hidden_states, out["hidden_states"])),
              "mlm_logits": masked_max_diff(theirs.prediction_logits.numpy(), out["mlm_logits"].numpy(), mask),
              "nsp_logits": float(np.abs(theirs.seq_relationship_logits.numpy() - out["nsp_logits"].numpy()).max())}
-    print(f"\n{preset} TF1 import vs HF max abs diff: " + ", ".join(f"{k} {v:.2e}" for k, v in diffs.items()))
-    assert all(v <= TOL for v in diffs.values()), diffs
+    # float32 round-off grows with the values' magnitude: TOL absolute for O(1) tensors, relative above that.
+    # Measured: about 1e-6 for three presets; 1.3e-4 of 7.4 for relu6, whose x40 FFN kernels make the FFN
+    # pre-activations 40 times larger (and their round-off with them). A mis-mapped weight is off by > 1e-2.
+    scales = {"hidden_states": max(float(np.abs(h.numpy()).max()) for h in theirs.hidden_states),
+              "mlm_logits": float(np.abs(theirs.prediction_logits.numpy()).max()),
+              "nsp_logits": float(np.abs(theirs.seq_relationship_logits.numpy()).max())}
+    print(f"\n{preset} TF1 import vs HF max abs diff: " + ", ".join(f"{k} {v:.2e} (of {scales[k]:.1f})"
+                                                                   for k, v in diffs.items()))
+    assert all(v <= TOL * max(1.0, scales[k]) for k, v in diffs.items()), (diffs, scales)
     if preset == "mobilebert_qat":  # the clipping matters on these weights: plain relu is far off
         relu = MobileBertForPreTraining.from_pretrained(folder, attention_mask_mode="additive", hidden_act="relu")
         assert masked_max_diff(theirs.hidden_states[-1].numpy(), relu(batch)["sequence_output"].numpy(), mask) > 1e-2
@@ -238,7 +236,7 @@ def test_pretraining_checkpoint_into_task_model_takes_encoder(mobilebert_ckpt):
     qa = MobileBertForQuestionAnswering.from_pretrained(folder)
     batch = padded_batch(batch=2, seq=10, vocab=VOCAB)
     np.testing.assert_array_equal(qa(batch)["sequence_output"].numpy(), pre(batch)["sequence_output"].numpy())
-    _, report = tf1.load(MobileBertForSequenceClassification, folder)
+    _, report = loader.load(MobileBertForSequenceClassification, folder)
     assert report["task"] == "pretraining"
     assert "cls/predictions/extra_output_weights" in report["unused"]
 
@@ -251,7 +249,7 @@ def test_slots_and_global_step_are_skipped(mobilebert_ckpt):
     assert "bert/encoder/layer_0/attention/self/query/kernel/adam_m" in listed
     skipped = [n for n in listed if tf1.is_skipped(n)]
     assert len(skipped) == 2 * len(variables) + 1
-    _, report = tf1.load(MobileBertForPreTraining, prefix)
+    _, report = loader.load(MobileBertForPreTraining, prefix)
     assert sorted(report["skipped"]) == sorted(skipped)
     assert report["loaded"] == len(variables) == len(listed) - len(skipped)
 

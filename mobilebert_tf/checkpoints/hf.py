@@ -144,7 +144,29 @@ def _normalize_hf_name(name: str) -> str:
 
 def hf_to_ours(arrays: Mapping[str, np.ndarray], config: MobileBertConfig | None = None, *,
                source: str = "HF checkpoint") -> dict[str, np.ndarray]:
-    """Rename/transpose HF weights to our names. Names no rule covers are reported all at once."""
+    """Rename/transpose HF weights to our names. Names no rule covers are reported all at once.
+
+    Args:
+        arrays: HF parameter name -> array (``model.safetensors``).
+        config: the model config; parameters HF allocates but never uses for it are dropped.
+        source: the checkpoint named in the error message.
+
+    Returns:
+        Our weight name -> array.
+
+    Example:
+        >>> hf_to_ours({"qa_outputs.bias": np.zeros(2)})
+        {'qa_head/qa_outputs/bias': array([0., 0.])}
+    """
+    out, unknown = split_hf_arrays(arrays, config)
+    if unknown:
+        raise CheckpointError(describe_mismatch(unexpected=unknown, source=source))
+    return out
+
+
+def split_hf_arrays(arrays: Mapping[str, np.ndarray], config: MobileBertConfig | None = None
+                    ) -> tuple[dict[str, np.ndarray], list[str]]:
+    """``(our name -> array, HF names no rule covers)``: :func:`hf_to_ours` without raising."""
     if not any(k.startswith("mobilebert.") for k in arrays):
         # a bare MobileBertModel: its weights carry no "mobilebert." prefix
         arrays = {(f"mobilebert.{k}" if k.startswith(("embeddings.", "encoder.", "pooler.")) else k): v
@@ -161,9 +183,7 @@ def hf_to_ours(arrays: Mapping[str, np.ndarray], config: MobileBertConfig | None
             continue
         ours, rule = hit
         out[ours] = np.ascontiguousarray(value.T) if rule.transpose else value
-    if unknown:
-        raise CheckpointError(describe_mismatch(unexpected=unknown, source=source))
-    return out
+    return out, unknown
 
 
 def ours_to_hf(arrays: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
@@ -190,6 +210,17 @@ def hf_name_for(ours: str) -> str | None:
 HF_ARCHITECTURES = {"MobileBertForPreTraining": "MobileBertForPreTraining",
                     "MobileBertForSequenceClassification": "MobileBertForSequenceClassification",
                     "MobileBertForQuestionAnswering": "MobileBertForQuestionAnswering"}
+
+
+def hf_architecture(config_path: str) -> str | None:
+    """The first of an HF config's ``architectures`` that is one of ours (:data:`HF_ARCHITECTURES`), else None."""
+    try:
+        with open(config_path, encoding="utf-8") as f:
+            values = json.load(f)
+    except (OSError, json.JSONDecodeError):
+        return None
+    ours = {theirs: name for name, theirs in HF_ARCHITECTURES.items()}
+    return next((ours[a] for a in values.get("architectures") or [] if a in ours), None)
 
 
 def hf_init_kwargs(config_path: str) -> dict:

@@ -370,80 +370,67 @@ def read_tf1_checkpoint(prefix: str, *, include_skipped: bool = False) -> dict[s
 
 
 def detect_task(names) -> str:
-    """``qa``, ``classifier`` or ``pretraining`` from a checkpoint's variable names."""
+    """The task_type (mobilebert_tf.model_tasks) of the heads a checkpoint holds, from its variable names:
+    ``qa``, ``classification`` or ``pretraining``."""
     names = set(names)
     if "cls/squad/output_weights" in names:
         return "qa"
     if "output_weights" in names:
-        return "classifier"
+        return "classification"
     return "pretraining"
 
 
-# ------------------------------------------------------------------ loading into our models
-def load(cls, path: str, *, config_overrides: Mapping[str, Any] | None = None,
-         init_kwargs: Mapping[str, Any] | None = None, bert_config: str | None = None):
-    """Build ``cls`` from a TF1 checkpoint. Returns ``(model, report)``.
+def read_named_arrays(reader: CheckpointReader, config: MobileBertConfig
+                      ) -> tuple[dict[str, np.ndarray], list[str], list[str]]:
+    """A TF1 checkpoint's model weights under our names.
 
-    Same policy as our other formats: a checkpoint with this task's head must match the whole model;
-    one of another task (e.g. pre-training into a classifier) gives the encoder only. Every missing,
-    unexpected and mis-shaped variable is reported at once, by Google name and Google shape, before
-    anything is assigned. ``report``: prefix, config path, skipped / unused variable names.
+    Args:
+        reader: the open checkpoint.
+        config: its config (Google's norm scope names follow ``normalization_type``).
+
+    Returns:
+        ``(our name -> array, Google names no rule covers, skipped optimizer/step variable names)``.
+
+    Example:
+        >>> arrays, unknown, skipped = read_named_arrays(CheckpointReader("ckpt/model.ckpt"), config)
     """
-    from mobilebert_tf.models import HEAD_PREFIXES, _encoder_names
-    from mobilebert_tf.weights import assign_named, named_weights
-
-    prefix, config_path = resolve(path, bert_config)
-    config = read_google_config(config_path).replace(**dict(config_overrides or {}))
-    reader = CheckpointReader(prefix)
-    skipped = sorted(n for n in reader.shapes if is_skipped(n))
-    found: dict[str, tuple[str, Rule]] = {}  # ours -> (Google name, rule)
-    unknown = []
+    arrays, unknown, skipped = {}, [], []
     for name in sorted(reader.shapes):
-        if name in skipped:
+        if is_skipped(name):
+            skipped.append(name)
             continue
         hit = our_name_for(name, config)
         if hit is None:
             unknown.append(name)
         else:
-            found[hit[0]] = (name, hit[1])
+            arrays[hit[0]] = _apply(reader.get(name), hit[1])
+    return arrays, unknown, skipped
 
-    kwargs = dict(init_kwargs or {})
-    if "num_labels" in cls._init_arg_names() and "num_labels" not in kwargs and "output_weights" in reader.shapes:
-        kwargs["num_labels"] = int(reader.shapes["output_weights"][0])
-    model = cls(config, **kwargs).build_with_dummy()
-    targets = named_weights(model)
 
-    heads = set(targets) - _encoder_names(targets)
-    strict = set(found) == set(targets) or bool(set(found) & heads)
-    if strict:
-        required = set(targets)
-        ignored = set()
-    else:
-        drop_pooler = cls._reinit_pooler()
-        required = {n for n in _encoder_names(targets) if not (drop_pooler and n.startswith("encoder/pooler/"))}
-        ignored = {n for n in found if n not in required and (n in targets or n.startswith(HEAD_PREFIXES))}
-    unexpected = unknown + [found[n][0] for n in found if n not in targets and n not in ignored]
-    missing = [tf1_name_for(n, config)[0] for n in sorted(required - set(found))]
-    mismatched = []
-    for n in sorted(required & set(found)):
-        theirs, rule = found[n]
-        want = tuple(targets[n].shape)
-        want = want[::-1] if rule.transpose else want
-        if reader.shapes[theirs] != want:
-            mismatched.append((theirs, reader.shapes[theirs], want))
-    if missing or unexpected or mismatched:
-        message = describe_mismatch(missing=missing, unexpected=unexpected, mismatched=mismatched, source=prefix)
-        wrong_norm = {"FakeLayerNorm": "LayerNorm", "LayerNorm": "FakeLayerNorm"}[norm_name(config)]
-        if any(f"/{wrong_norm}/" in n and not n.startswith("cls/predictions/") for n in unknown):
-            message += (f"\n  hint: the checkpoint has {wrong_norm} variables but {config_path} says "
-                        f"normalization_type {config.normalization_type!r}")
-        raise CheckpointError(message)
+def num_labels_of(shapes: Mapping[str, tuple]) -> int | None:
+    """Classifier width from a checkpoint's ``output_weights`` ([num_labels, H]), else None."""
+    return int(shapes["output_weights"][0]) if "output_weights" in shapes else None
 
-    arrays = {n: _apply(reader.get(found[n][0]), found[n][1]) for n in required}
-    assign_named(model, arrays, source=prefix, allow_missing=not strict)
-    report = {"prefix": prefix, "config": config_path, "loaded": len(arrays), "skipped": skipped,
-              "unused": sorted(found[n][0] for n in ignored), "task": detect_task(reader.shapes)}
-    return model, report
+
+def norm_hint(unknown, config: MobileBertConfig, config_path: str) -> str | None:
+    """A hint line when unmatched variables carry the other norm scope than ``config`` says."""
+    wrong_norm = {"FakeLayerNorm": "LayerNorm", "LayerNorm": "FakeLayerNorm"}[norm_name(config)]
+    if any(f"/{wrong_norm}/" in n and not n.startswith("cls/predictions/") for n in unknown):
+        return (f"hint: the checkpoint has {wrong_norm} variables but {config_path} says "
+                f"normalization_type {config.normalization_type!r}")
+    return None
+
+
+def stored_name(ours: str, config: MobileBertConfig) -> str:
+    """Google's name for our weight ``ours`` (``ours`` itself when no rule covers it)."""
+    hit = tf1_name_for(ours, config)
+    return hit[0] if hit else ours
+
+
+def stored_shape(ours: str, shape: tuple, config: MobileBertConfig) -> tuple:
+    """The shape Google stores our weight ``ours`` of ``shape`` with (task-head kernels are transposed)."""
+    hit = tf1_name_for(ours, config)
+    return tuple(shape)[::-1] if hit and hit[1].transpose else tuple(shape)
 
 
 # ------------------------------------------------------------------ writing

@@ -19,11 +19,12 @@ def configure(parser):
 
 
 def _config_of(model_dir: str, fmt: str):
+    """The config of any supported checkpoint, read without its weights."""
     from mobilebert_tf.checkpoints import hf, tf1
-    from mobilebert_tf.config import MobileBertConfig
+    from mobilebert_tf.modeldir import ModelDir
 
     if fmt == "mobilebert_tf":
-        return MobileBertConfig.from_json(os.path.join(model_dir, "config.json"))
+        return ModelDir.read(model_dir).read_config()
     if fmt == "hf":
         return hf.read_hf_config(os.path.join(model_dir, hf.HF_CONFIG_FILE))
     return tf1.read_google_config(tf1.resolve(model_dir)[1])
@@ -44,8 +45,7 @@ def run(args) -> int:
     if reason:
         raise ConfigError(reason)
     model, _ = load_model(src, fmt)
-    vocab = os.path.join(src if os.path.isdir(src) else os.path.dirname(src), "vocab.txt")
-    for warning in hf.save_hf_pretrained(model, out, vocab_file=vocab if os.path.isfile(vocab) else None):
+    for warning in hf.save_hf_pretrained(model, out, vocab_file=model.model_dir.vocab_file):
         print(f"mobilebert export-hf: warning: {warning}", file=sys.stderr)
     print(f"wrote {hf.HF_ARCHITECTURES[type(model).__name__]} to {out} "
           f"({hf.HF_CONFIG_FILE}, {hf.HF_WEIGHTS_FILE})")

@@ -9,7 +9,6 @@ no shuffling, so every evaluation of every model sees the same examples and the 
 """
 from __future__ import annotations
 
-import json
 import os
 import time
 
@@ -17,7 +16,8 @@ import tensorflow as tf
 
 from mobilebert_tf.config import ConfigError
 from mobilebert_tf.errors import UsageError
-from mobilebert_tf.models import MODEL_INFO_FILE, VOCAB_FILE, MobileBertForPreTraining
+from mobilebert_tf.modeldir import ModelDir
+from mobilebert_tf.models import MobileBertForPreTraining
 from mobilebert_tf.training.losses import pretraining_outputs
 
 #: Names of the held-out metrics, as they appear in the JSON outputs (TensorBoard: ``eval/<name>``).
@@ -135,16 +135,10 @@ def load_pretraining_model(model_dir: str) -> MobileBertForPreTraining:
     model_dir = os.fspath(model_dir)
     if not os.path.exists(model_dir):
         raise FileNotFoundError(f"model directory not found: {model_dir}")
-    info_path = os.path.join(model_dir, MODEL_INFO_FILE)
-    if os.path.isfile(info_path):
-        try:
-            with open(info_path, encoding="utf-8") as f:
-                task_type = json.load(f).get("task_type")
-        except json.JSONDecodeError:
-            task_type = None  # from_pretrained names the problem
-        if task_type not in (None, MobileBertForPreTraining.task_type):
-            raise ConfigError(f"{model_dir} holds a {task_type} model; held-out pre-training evaluation needs the "
-                              "MLM and NSP heads of a pre-training model (a pretrain or distill output)")
+    task_type = ModelDir.read(model_dir).task_type  # a corrupt model.json is a ModelDirError naming it
+    if task_type not in (None, MobileBertForPreTraining.task_type):
+        raise ConfigError(f"{model_dir} holds a {task_type} model; held-out pre-training evaluation needs the "
+                          "MLM and NSP heads of a pre-training model (a pretrain or distill output)")
     return MobileBertForPreTraining.from_pretrained(model_dir)
 
 
@@ -152,9 +146,9 @@ def vocab_mismatch(model_dir: str, manifest: dict) -> str | None:
     """A note when the model directory's vocab.txt is not the one the held-out data was written with."""
     from mobilebert_tf.data.pretraining import file_sha256
 
-    vocab = os.path.join(os.fspath(model_dir), VOCAB_FILE)
+    vocab = ModelDir.read(model_dir).vocab_file
     expected = manifest.get("vocab", {}).get("sha256")
-    if not expected or not os.path.isfile(vocab):
+    if not expected or vocab is None:
         return None
     if file_sha256(vocab) != expected:
         return (f"{vocab} differs from the vocab the held-out data was written with "
