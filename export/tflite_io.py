@@ -4,6 +4,8 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
+import numpy as np
+
 from export import ExportError
 
 TFLITE_IDENTIFIER = b"TFL3"
@@ -121,6 +123,25 @@ def seq_spec(data: bytes) -> SeqSpec:
         if m.Name().decode() == MAX_SEQ_LEN_ENTRY:
             return SeqSpec(True, int(model.Buffers(m.Buffer()).DataAsNumpy().tobytes().decode()))
     return SeqSpec(True, None)
+
+
+def run_tflite(interpreter, inputs: dict[str, np.ndarray], spec: SeqSpec | None = None) -> dict[str, np.ndarray]:
+    """One inference through the serving signature (it resizes dynamic inputs to the given [1, n]).
+
+    Args:
+      interpreter: a LiteRT interpreter (``make_interpreter``).
+      inputs: ``ids``, ``mask``, ``segment_ids`` int32 [1, n].
+      spec: the model's ``seq_spec``; when given, an input that does not fit raises ExportError instead
+        of a runtime failure deep in the interpreter.
+    Returns:
+      output name -> array.
+    Example:
+      ``run_tflite(make_interpreter(data), feed, seq_spec(data))["probability"]``
+    """
+    if spec is not None:
+        spec.check(int(np.shape(inputs["ids"])[-1]))
+    runner = interpreter.get_signature_runner("serving_default")
+    return {k: np.asarray(v) for k, v in runner(**inputs).items()}
 
 
 def op_names(data: bytes) -> list[str]:
