@@ -11,6 +11,13 @@ HELP = "export a model to TFLite"
 
 
 def configure(parser):
+    """Add ``mobilebert export``'s flags to ``parser``.
+
+    Args:
+      parser: the subcommand's ``argparse.ArgumentParser``.
+    Example:
+      ``configure(subparsers.add_parser("export", help=HELP))``
+    """
     from export.exporter import TASKS
     from export.quantization import QUANTIZE_MODES
     from mobilebert_tf.config import PRESETS
@@ -63,8 +70,17 @@ def _seq_len(text):
 
 
 def load_for_export(args):
-    """(model, task, vocab_file, labels, description) from --model or --preset; sets ``args.glue_task`` to the
-    model directory's fine-tuning task (its calibration and gate data)."""
+    """The model to export, from --model or --preset; sets ``args.glue_task`` to the model directory's
+    fine-tuning task (its calibration and gate data) and ``args.seq_len``, when not given, to the length
+    it was fine-tuned at.
+
+    Args:
+      args: the parsed ``mobilebert export`` flags.
+    Returns:
+      (model, task, vocab_file, labels, description).
+    Example:
+      ``model, task, vocab, labels, description = load_for_export(args)``
+    """
     import tf_keras as keras
 
     from export import ExportError
@@ -109,6 +125,15 @@ def load_for_export(args):
 
 
 def run(args) -> int:
+    """Run ``mobilebert export``: export, print the gate's result, install the demo assets asked for.
+
+    Args:
+      args: the parsed flags.
+    Returns:
+      0 (errors are raised as ``MobileBertError``, which the CLI prints).
+    Example:
+      ``run(parser.parse_args(["export", "--model", "runs/sst2", "--out", "m.tflite"]))``
+    """
     out = check_output_file(args.out)  # a folder, or an unwritable place, fails now, not after the conversion
     with lock_dir(out.parent, lock_name=f".{out.name}.lock", clean=False):  # one writer per output file
         return _run(args)
