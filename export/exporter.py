@@ -16,7 +16,7 @@ from pathlib import Path
 from export import ExportError
 from export import metadata as md
 from export.quantization import (CALIBRATED_MODES, DEFAULT_THRESHOLD, INT8_WEIGHT_MODES, check_precision, convert,
-                                  representative_dataset)
+                                  get_mode, representative_dataset)
 from export.serving import DYNAMIC, TENSOR_DESCRIPTIONS, ServingModule, dynamic_max_len
 from export.tflite_io import check_tflite_bytes, make_interpreter, op_names, with_max_seq_len
 
@@ -201,6 +201,7 @@ def export_tflite(model, task: str, out: str | os.PathLike, options: ExportOptio
     quantize = o.quantize
     if task not in TASKS:
         raise ExportError(f"unknown task {task!r}; choose one of {', '.join(TASKS)}")
+    get_mode(quantize)  # an unknown mode fails before any data is read
     dynamic = o.seq_len == DYNAMIC
     max_len = dynamic_max_len(model.config) if dynamic else model.config.max_position_embeddings
     if dynamic and task not in DYNAMIC_TASKS:

@@ -211,6 +211,15 @@ def test_cli_export_and_errors(tmp_path, capsys):
     assert "qat" in capsys.readouterr().err
 
 
+def test_export_options_checked_before_any_work(random_qa, tmp_path):
+    """An unknown mode or option field fails at once: no data read (data_dir does not exist), nothing written."""
+    with pytest.raises(ExportError, match="unknown quantization 'int4'"):
+        export_tflite(random_qa, "qa", tmp_path / "x.tflite", ExportOptions(quantize="int4", data_dir=tmp_path / "no"))
+    with pytest.raises(TypeError, match="seq_length"):
+        export_tflite(random_qa, "qa", tmp_path / "x.tflite", seq_length=128)
+    assert not list(tmp_path.iterdir())
+
+
 @pytest.mark.slow
 def test_full_size_qa_sizes(tokenizer, tmp_path):
     """Full-size mobilebert QA at seq 384, metadata included (decimal MB): float ~100, dynamic and int8 <= 26.
