@@ -3,7 +3,8 @@ metadata and an accuracy gate. Entry points: ``export.exporter.export_tflite`` a
 
 Modules, in import order: ``tflite_io`` (reading and running .tflite files), ``metadata`` (Task Library
 metadata), ``task_data`` (calibration and gate inputs), ``serving`` (the signature), ``quantization``
-(conversion per ``--quantize`` mode), ``accuracy`` (the gate), ``exporter`` (the pipeline), ``cli``.
+(conversion per ``--quantize`` mode), ``accuracy`` (the gate), ``exporter`` (the pipeline), ``android_assets``
+(the demo apps' model manifest), ``cli``.
 """
 from mobilebert_tf.errors import MobileBertError
 
