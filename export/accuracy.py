@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from export.exporter import keras_outputs, run_tflite
-from export.tflite_io import make_interpreter
+from export.serving import MODEL_INPUT_NAMES, keras_outputs, signature_feed
+from export.tflite_io import make_interpreter, run_tflite
 
 KERAS_BATCH = 16
 
@@ -18,7 +18,7 @@ KERAS_BATCH = 16
 def _keras_all(model, task, inputs):
     outs = []
     for start in range(0, len(inputs), KERAS_BATCH):
-        batch = {k: getattr(inputs, k)[start:start + KERAS_BATCH] for k in ("input_ids", "input_mask", "segment_ids")}
+        batch = {k: getattr(inputs, k)[start:start + KERAS_BATCH] for k in MODEL_INPUT_NAMES}
         outs.append(keras_outputs(model, task, batch))
     return {k: np.concatenate([o[k] for o in outs]) for k in outs[0]}
 
@@ -31,7 +31,7 @@ def _keras_own_length(model, task, inputs):
         idx = np.flatnonzero(lengths == n)
         for start in range(0, len(idx), KERAS_BATCH):
             sel = idx[start:start + KERAS_BATCH]
-            batch = {k: getattr(inputs, k)[sel, :n] for k in ("input_ids", "input_mask", "segment_ids")}
+            batch = {k: getattr(inputs, k)[sel, :n] for k in MODEL_INPUT_NAMES}
             o = keras_outputs(model, task, batch, dynamic=True)
             for j, i in enumerate(sel):
                 outs[i] = {k: v[j:j + 1] for k, v in o.items()}
@@ -57,8 +57,7 @@ def _tflite_all(data, inputs, progress, dynamic=False):
     outs = []
     for i in tqdm(range(len(inputs)), desc="accuracy gate (TFLite)", unit="ex", disable=not progress, leave=False):
         b = inputs.own_length(i) if dynamic else inputs.batch(i)
-        outs.append(run_tflite(interpreter, {"ids": b["input_ids"], "mask": b["input_mask"],
-                                             "segment_ids": b["segment_ids"]}))
+        outs.append(run_tflite(interpreter, signature_feed(b)))
     return _stack(outs)
 
 
@@ -148,7 +147,7 @@ def padded_reference(model, task: str, inputs, seq_len: int) -> dict:
     """
     keep = np.flatnonzero(inputs.lengths() <= seq_len)
     own = _keras_own_length(model, task, inputs)
-    padded = {k: getattr(inputs, k)[keep, :seq_len] for k in ("input_ids", "input_mask", "segment_ids")}
+    padded = {k: getattr(inputs, k)[keep, :seq_len] for k in MODEL_INPUT_NAMES}
     chunks = [keras_outputs(model, task, {k: v[s:s + KERAS_BATCH] for k, v in padded.items()})
               for s in range(0, len(keep), KERAS_BATCH)]
     key = "probability" if task == "classifier" else "pooled_output"

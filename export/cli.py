@@ -11,7 +11,15 @@ HELP = "export a model to TFLite"
 
 
 def configure(parser):
-    from export.exporter import QUANTIZE_MODES, TASKS
+    """Add ``mobilebert export``'s flags to ``parser``.
+
+    Args:
+      parser: the subcommand's ``argparse.ArgumentParser``.
+    Example:
+      ``configure(subparsers.add_parser("export", help=HELP))``
+    """
+    from export.exporter import TASKS
+    from export.quantization import QUANTIZE_MODES
     from mobilebert_tf.config import PRESETS
     from mobilebert_tf.paths import default_data_dir
 
@@ -52,7 +60,7 @@ def configure(parser):
 def _seq_len(text):
     import argparse
 
-    from export.exporter import DYNAMIC, parse_seq_len
+    from export.serving import DYNAMIC, parse_seq_len
 
     try:
         value = parse_seq_len(text)
@@ -62,8 +70,17 @@ def _seq_len(text):
 
 
 def load_for_export(args):
-    """(model, task, vocab_file, labels, description) from --model or --preset; sets ``args.glue_task`` to the
-    model directory's fine-tuning task (its calibration and gate data)."""
+    """The model to export, from --model or --preset; sets ``args.glue_task`` to the model directory's
+    fine-tuning task (its calibration and gate data) and ``args.seq_len``, when not given, to the length
+    it was fine-tuned at.
+
+    Args:
+      args: the parsed ``mobilebert export`` flags.
+    Returns:
+      (model, task, vocab_file, labels, description).
+    Example:
+      ``model, task, vocab, labels, description = load_for_export(args)``
+    """
     import tf_keras as keras
 
     from export import ExportError
@@ -108,6 +125,15 @@ def load_for_export(args):
 
 
 def run(args) -> int:
+    """Run ``mobilebert export``: export, print the gate's result, install the demo assets asked for.
+
+    Args:
+      args: the parsed flags.
+    Returns:
+      0 (errors are raised as ``MobileBertError``, which the CLI prints).
+    Example:
+      ``run(parser.parse_args(["export", "--model", "runs/sst2", "--out", "m.tflite"]))``
+    """
     out = check_output_file(args.out)  # a folder, or an unwritable place, fails now, not after the conversion
     with lock_dir(out.parent, lock_name=f".{out.name}.lock", clean=False):  # one writer per output file
         return _run(args)
@@ -115,12 +141,12 @@ def run(args) -> int:
 
 def _run(args) -> int:
     from export import ExportError
-    from export.exporter import export_tflite
+    from export.exporter import ExportOptions, export_tflite
     from mobilebert_tf.tokenization import BertTokenizer
 
     if args.android_assets or args.web_assets:  # fail before the export when a manifest cannot be updated
         from export import android_assets
-        from export.exporter import DYNAMIC
+        from export.serving import DYNAMIC
 
         if args.seq_len == DYNAMIC:
             raise ExportError("--android-assets/--web-assets take fixed-length models for now (the manifest records "
@@ -132,13 +158,13 @@ def _run(args) -> int:
     if args.android_assets or args.web_assets:
         android_assets.check_task(task)
     tokenizer = BertTokenizer(vocab)
-    result = export_tflite(model, task, args.out, seq_len=args.seq_len, quantize=args.quantize, tokenizer=tokenizer,
-                           vocab_file=vocab, labels=labels, data_dir=args.data, calibration_file=args.calibration_data,
-                           calibration_examples=args.calibration_examples, gate_file=args.gate_data,
-                           gate_examples=args.gate_examples, threshold=args.threshold,
-                           allow_accuracy_drop=args.allow_accuracy_drop, with_metadata=not args.no_metadata,
-                           description=description, per_channel=args.per_channel,
-                           glue_task=getattr(args, "glue_task", None))
+    options = ExportOptions(seq_len=args.seq_len, quantize=args.quantize, per_channel=args.per_channel,
+                            tokenizer=tokenizer, vocab_file=vocab, labels=labels, data_dir=args.data,
+                            calibration_file=args.calibration_data, calibration_examples=args.calibration_examples,
+                            gate_file=args.gate_data, gate_examples=args.gate_examples, threshold=args.threshold,
+                            allow_accuracy_drop=args.allow_accuracy_drop, with_metadata=not args.no_metadata,
+                            description=description, glue_task=getattr(args, "glue_task", None))
+    result = export_tflite(model, task, args.out, options)
     r = result.report
     length = f"dynamic <= {r['max_seq_len']}" if r["seq_len"] == "dynamic" else result.seq_len
     print(f"wrote {result.path} ({result.size_bytes / 1e6:.1f} MB, {task}, seq {length}, {args.quantize})")

@@ -39,6 +39,15 @@ BERT_TOKENIZER_OPTIONS = 4
 
 @dataclass
 class AssociatedFile:
+    """A file packed with the model (``vocab.txt``, ``labels.txt``), as the metadata names it.
+
+    Args:
+      name: the file's name in the appended zip.
+      description: what it is.
+      type: ``AssociatedFileType`` (``TENSOR_AXIS_LABELS``, ``VOCABULARY``; 0 unknown).
+    Example:
+      ``AssociatedFile("labels.txt", "class labels", TENSOR_AXIS_LABELS)``
+    """
     name: str
     description: str = ""
     type: int = 0
@@ -46,6 +55,15 @@ class AssociatedFile:
 
 @dataclass
 class TensorInfo:
+    """One input or output tensor's metadata.
+
+    Args:
+      name: the tensor's name (the signature key: ``ids``, ``probability`` ...).
+      description: what it holds.
+      associated_files: files that describe it (a classifier's labels).
+    Example:
+      ``TensorInfo("mask", "1 for real tokens, 0 for padding")``
+    """
     name: str
     description: str = ""
     associated_files: list[AssociatedFile] = field(default_factory=list)
@@ -53,6 +71,21 @@ class TensorInfo:
 
 @dataclass
 class ModelInfo:
+    """A model's ``ModelMetadata``: what the Task Library reads.
+
+    Args:
+      name: the model's name.
+      description: what it is (length and quantization included).
+      version: its version string.
+      author: who made it.
+      license: its license.
+      inputs: input tensors, in the subgraph's order.
+      outputs: output tensors, in the subgraph's order.
+      tokenizer_vocab: the vocab associated file of a ``BertTokenizerOptions`` process unit, or None.
+      min_parser_version: the oldest metadata parser that reads it.
+    Example:
+      ``attach(data, ModelInfo("MobileBERT qa", "...", "1", "me", "Apache-2.0", inputs, outputs, "vocab.txt"), files)``
+    """
     name: str
     description: str
     version: str
@@ -114,7 +147,15 @@ def _tensor(b, t: TensorInfo):
 
 
 def build_metadata(info: ModelInfo) -> bytes:
-    """Serialize ``info`` as a ``ModelMetadata`` flatbuffer (file identifier ``M001``)."""
+    """Serialize ``info`` as a ``ModelMetadata`` flatbuffer (file identifier ``M001``).
+
+    Args:
+      info: the metadata.
+    Returns:
+      The flatbuffer bytes (:func:`parse_metadata` reads them back).
+    Example:
+      ``parse_metadata(build_metadata(info)) == info``
+    """
     b = flatbuffers.Builder(1024)
     inputs = _vector(b, [_tensor(b, t) for t in info.inputs])
     outputs = _vector(b, [_tensor(b, t) for t in info.outputs])
@@ -181,7 +222,15 @@ def _read_file(r: _Reader) -> AssociatedFile:
 
 
 def parse_metadata(buf: bytes) -> ModelInfo:
-    """Inverse of ``build_metadata`` (reads the fields we write)."""
+    """Inverse of :func:`build_metadata` (reads the fields we write).
+
+    Args:
+      buf: a ``ModelMetadata`` flatbuffer.
+    Returns:
+      The ModelInfo; ValueError when ``buf`` lacks the ``M001`` identifier.
+    Example:
+      ``parse_metadata(build_metadata(info)).name``
+    """
     if len(buf) < 8 or buf[4:8] != FILE_IDENTIFIER:
         raise ValueError("not a TFLite metadata flatbuffer (file identifier M001 missing)")
     root = _Reader(buf, flatbuffers.encode.Get(N.UOffsetTFlags.packer_type, buf, 0))
@@ -203,7 +252,17 @@ def parse_metadata(buf: bytes) -> ModelInfo:
 
 # ------------------------------------------------------------------------------ model file surgery
 def attach(model_bytes: bytes, info: ModelInfo, files: dict[str, bytes]) -> bytes:
-    """Return the model with ``info`` as ``TFLITE_METADATA`` and ``files`` zipped after it."""
+    """Return the model with ``info`` as ``TFLITE_METADATA`` and ``files`` zipped after it.
+
+    Args:
+      model_bytes: a .tflite flatbuffer (an earlier ``TFLITE_METADATA`` entry is replaced).
+      info: the metadata.
+      files: associated files, name -> content, stored uncompressed after the flatbuffer.
+    Returns:
+      The model bytes, still loadable by any TFLite interpreter.
+    Example:
+      ``attach(data, info, {"vocab.txt": Path("vocab.txt").read_bytes()})``
+    """
     from tensorflow.lite.python import schema_py_generated as schema
     from tensorflow.lite.tools import flatbuffer_utils
 
@@ -232,6 +291,14 @@ def read(model_bytes: bytes, source: str = "model") -> tuple[ModelInfo | None, d
 
     Raises ExportError naming ``source`` when the metadata flatbuffer or the appended zip of associated files
     is damaged (these bytes come from a file on disk: any parse failure is the file's, not ours).
+
+    Args:
+      model_bytes: the .tflite content.
+      source: what to name in messages (a path).
+    Returns:
+      (ModelInfo or None, associated files name -> bytes).
+    Example:
+      ``info, files = read(read_tflite("m.tflite")); files["vocab.txt"]``
     """
     from tensorflow.lite.python import schema_py_generated as schema
 

@@ -21,7 +21,19 @@ from mobilebert_tf.paths import require
 
 @dataclass
 class TaskInputs:
-    """Packed inputs, int32 [N, seq] each, plus what the gate needs to score them."""
+    """Packed inputs, int32 [N, seq] each, plus what the gate needs to score them.
+
+    Args:
+      input_ids: WordPiece ids, padded with 0.
+      input_mask: 1 for real tokens, 0 for padding (padding last).
+      segment_ids: 0 for the first segment, 1 for the second.
+      labels: class labels (classifier gate), or None.
+      squad_examples: the SQuAD questions (qa gate), or None.
+      squad_features: their windows, one per row (qa gate), or None.
+      source: where the examples came from, for reports and messages.
+    Example:
+      ``sst2_inputs(tokenizer, "data", "dev", 100, 128).batch(0)["input_ids"].shape == (1, 128)``
+    """
     input_ids: np.ndarray
     input_mask: np.ndarray
     segment_ids: np.ndarray
@@ -34,6 +46,7 @@ class TaskInputs:
         return len(self.input_ids)
 
     def batch(self, i: int) -> dict[str, np.ndarray]:
+        """Example ``i`` as padded: ``input_ids``, ``input_mask``, ``segment_ids`` int32 [1, seq]."""
         return {k: getattr(self, k)[i:i + 1] for k in ("input_ids", "input_mask", "segment_ids")}
 
     def lengths(self) -> np.ndarray:
@@ -62,6 +75,19 @@ def _pack_texts(tokenizer, texts_a, texts_b, seq_len, source, labels=None) -> Ta
 
 
 def sst2_inputs(tokenizer, data_dir, split: str, n: int, seq_len: int) -> TaskInputs:
+    """The first ``n`` SST-2 sentences of ``split``, with their labels.
+
+    Args:
+      tokenizer: a ``BertTokenizer``.
+      data_dir: the shared data folder (``glue/SST-2/{split}.tsv``).
+      split: ``train`` | ``dev``.
+      n: how many sentences.
+      seq_len: the packed length (longer sentences are cut).
+    Returns:
+      TaskInputs with labels.
+    Example:
+      ``sst2_inputs(tokenizer, "data", "dev", 100, 128)``
+    """
     from mobilebert_tf.data.glue import read_glue
 
     path = require(Path(data_dir) / "glue" / "SST-2" / f"{split}.tsv", "SST-2 data")
@@ -74,6 +100,15 @@ def glue_inputs(tokenizer, data_dir, task_name: str, split: str, n: int, seq_len
     """The first ``n`` examples of GLUE ``task_name``'s ``split`` (sentence pairs packed as pairs), with class
     labels for classification tasks: a model is gated and calibrated on its own task's data.
 
+    Args:
+      tokenizer: a ``BertTokenizer``.
+      data_dir: the shared data folder (``glue/<TASK>/``).
+      task_name: a GLUE task name (``mobilebert_tf.data.glue.get_task``).
+      split: ``train`` | ``dev``.
+      n: how many examples.
+      seq_len: the packed length.
+    Returns:
+      TaskInputs (labels for classification tasks; None for regression).
     Example:
         >>> glue_inputs(tokenizer, "data", "rte", "dev", 100, 128).source
     """
@@ -103,6 +138,20 @@ def _own_task(glue_task: str | None) -> str | None:
 
 
 def squad_inputs(tokenizer, source, n: int, seq_len: int, skip_articles: int = 0) -> TaskInputs:
+    """SQuAD v1.1 questions as windows of ``seq_len`` tokens: whole questions only, as many as fit in ``n``
+    windows (at least one).
+
+    Args:
+      tokenizer: a ``BertTokenizer``.
+      source: a SQuAD .json (or .json.zip) file.
+      n: the most windows.
+      seq_len: the window length.
+      skip_articles: leave out the first articles (calibration stays disjoint from the gate's).
+    Returns:
+      TaskInputs with ``squad_examples`` and ``squad_features``.
+    Example:
+      ``squad_inputs(tokenizer, "data/squad/dev-v1.1-first2articles.json", 100, 384)``
+    """
     from mobilebert_tf.data import squad
 
     data = squad.load_json(source)
@@ -124,7 +173,19 @@ def squad_inputs(tokenizer, source, n: int, seq_len: int, skip_articles: int = 0
 
 
 def file_inputs(tokenizer, path, n: int, seq_len: int) -> TaskInputs:
-    """Calibration texts from a user file (see module docstring)."""
+    """Texts from a user file: ``.txt`` (a text per line), GLUE ``.tsv`` (sentence / sentence pair columns)
+    or SQuAD ``.json``.
+
+    Args:
+      tokenizer: a ``BertTokenizer``.
+      path: the file.
+      n: how many examples (the first ones).
+      seq_len: the packed length.
+    Returns:
+      TaskInputs (without labels; SQuAD files give questions and windows).
+    Example:
+      ``file_inputs(tokenizer, "calibration.txt", 100, 128)``
+    """
     path = Path(require(path, "calibration data"))
     if path.suffix in (".json", ".zip"):
         return squad_inputs(tokenizer, path, n, seq_len)
@@ -150,7 +211,21 @@ def file_inputs(tokenizer, path, n: int, seq_len: int) -> TaskInputs:
 def gate_inputs(task: str, tokenizer, data_dir, n: int, seq_len: int, gate_file=None,
                 glue_task: str | None = None) -> TaskInputs:
     """Accuracy-gate inputs: ``gate_file``, else the model's own GLUE task dev set (``glue_task``, e.g. RTE
-    sentence pairs), else SST-2 dev (classifier / encoder) or the first SQuAD dev articles (qa)."""
+    sentence pairs), else SST-2 dev (classifier / encoder) or the first SQuAD dev articles (qa).
+
+    Args:
+      task: ``encoder`` | ``classifier`` | ``qa``.
+      tokenizer: a ``BertTokenizer``.
+      data_dir: the shared data folder.
+      n: how many examples (qa: windows).
+      seq_len: the packed length.
+      gate_file: a user file (``--gate-data``) instead of the defaults.
+      glue_task: the fine-tuned model's GLUE task, e.g. ``"rte"``.
+    Returns:
+      TaskInputs.
+    Example:
+      ``gate_inputs("classifier", tokenizer, "data", 100, 128)``
+    """
     if gate_file is not None:
         inputs = file_inputs(tokenizer, gate_file, n, seq_len)
         if task == "qa" and inputs.squad_features is None:
@@ -166,6 +241,22 @@ def gate_inputs(task: str, tokenizer, data_dir, n: int, seq_len: int, gate_file=
 
 def calibration_inputs(task: str, tokenizer, data_dir, n: int, seq_len: int, calibration_file=None,
                        glue_task: str | None = None) -> TaskInputs:
+    """Calibration inputs: ``calibration_file``, else the model's own GLUE task train set (``glue_task``), else
+    SST-2 train (classifier / encoder) or SQuAD dev articles 3+ (qa; disjoint from the gate's first two).
+
+    Args:
+      task: ``encoder`` | ``classifier`` | ``qa``.
+      tokenizer: a ``BertTokenizer``.
+      data_dir: the shared data folder.
+      n: how many examples (qa: windows).
+      seq_len: the packed length.
+      calibration_file: a user file (``--calibration-data``) instead of the defaults.
+      glue_task: the fine-tuned model's GLUE task, e.g. ``"rte"``.
+    Returns:
+      TaskInputs.
+    Example:
+      ``representative_dataset(calibration_inputs("classifier", tokenizer, "data", 100, 128))``
+    """
     if calibration_file is not None:
         return file_inputs(tokenizer, calibration_file, n, seq_len)
     if task == "qa":

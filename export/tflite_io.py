@@ -1,8 +1,12 @@
-"""Reading .tflite files: a clear error for anything that is not a readable model."""
+"""Reading and running .tflite files: a clear ExportError for anything that is not a readable model, the
+input length contract (``seq_spec``), one inference through the serving signature (``run_tflite``) and the
+operator inventory (``op_names``, ``non_builtin_ops``, ``float_ops``). See docs/export.md."""
 from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+
+import numpy as np
 
 from export import ExportError
 
@@ -15,7 +19,14 @@ MAX_SEQ_LEN_ENTRY = "mobilebert_max_seq_len"
 @dataclass(frozen=True)
 class SeqSpec:
     """The input length contract of an export: fixed ``[1, max_len]``, or dynamic ``[1, -1]`` up to
-    ``max_len`` tokens (None when a dynamic model does not record it)."""
+    ``max_len`` tokens (None when a dynamic model does not record it).
+
+    Args:
+      dynamic: the inputs are ``[1, -1]``.
+      max_len: the fixed length, or a dynamic model's longest input.
+    Example:
+      ``seq_spec(data) == SeqSpec(dynamic=True, max_len=511)``
+    """
     dynamic: bool
     max_len: int | None
 
@@ -39,6 +50,15 @@ class SeqSpec:
 
 
 def read_tflite(path: str | os.PathLike) -> bytes:
+    """The bytes of a .tflite file, checked (:func:`check_tflite_bytes`).
+
+    Args:
+      path: the file.
+    Returns:
+      Its content; ExportError when it is missing, not a TFLite model, or damaged.
+    Example:
+      ``data = read_tflite("sst2_int8.tflite")``
+    """
     path = os.fspath(path)
     if not os.path.isfile(path):
         raise ExportError(f"TFLite model not found: {path}")
@@ -48,7 +68,14 @@ def read_tflite(path: str | os.PathLike) -> bytes:
 
 
 def check_tflite_bytes(data: bytes, source: str = "model") -> None:
-    """Raise ExportError unless ``data`` is a complete TFLite flatbuffer the interpreter accepts."""
+    """Raise ExportError unless ``data`` is a complete TFLite flatbuffer the interpreter accepts.
+
+    Args:
+      data: the model bytes.
+      source: what to name in the message (a path).
+    Example:
+      ``check_tflite_bytes(data, "exported model")``
+    """
     if len(data) < 8 or data[4:8] != TFLITE_IDENTIFIER:
         raise ExportError(f"{source}: not a TFLite model (missing the TFL3 identifier; empty or wrong file?)")
     try:
@@ -61,6 +88,16 @@ def check_tflite_bytes(data: bytes, source: str = "model") -> None:
 
 
 def make_interpreter(data: bytes, num_threads: int | None = None):
+    """A LiteRT interpreter for ``data``, tensors allocated.
+
+    Args:
+      data: the model bytes.
+      num_threads: CPU threads (None: LiteRT's default).
+    Returns:
+      ``ai_edge_litert.interpreter.Interpreter``.
+    Example:
+      ``run_tflite(make_interpreter(data), feed)``
+    """
     from ai_edge_litert.interpreter import Interpreter
 
     interpreter = Interpreter(model_content=data, num_threads=num_threads)
@@ -123,9 +160,36 @@ def seq_spec(data: bytes) -> SeqSpec:
     return SeqSpec(True, None)
 
 
+def run_tflite(interpreter, inputs: dict[str, np.ndarray], spec: SeqSpec | None = None) -> dict[str, np.ndarray]:
+    """One inference through the serving signature (it resizes dynamic inputs to the given [1, n]).
+
+    Args:
+      interpreter: a LiteRT interpreter (``make_interpreter``).
+      inputs: ``ids``, ``mask``, ``segment_ids`` int32 [1, n].
+      spec: the model's ``seq_spec``; when given, an input that does not fit raises ExportError instead
+        of a runtime failure deep in the interpreter.
+    Returns:
+      output name -> array.
+    Example:
+      ``run_tflite(make_interpreter(data), feed, seq_spec(data))["probability"]``
+    """
+    if spec is not None:
+        spec.check(int(np.shape(inputs["ids"])[-1]))
+    runner = interpreter.get_signature_runner("serving_default")
+    return {k: np.asarray(v) for k, v in runner(**inputs).items()}
+
+
 def op_names(data: bytes) -> list[str]:
     """The model's operator codes (each distinct op type once), builtins by their enum name, custom ops by
-    their custom code."""
+    their custom code.
+
+    Args:
+      data: the model bytes.
+    Returns:
+      Names in operator-code order (an op's ``opcode_index`` indexes this list).
+    Example:
+      ``"SOFTMAX" in op_names(data)``
+    """
     from tensorflow.lite.python import schema_py_generated as schema
 
     model = schema.Model.GetRootAsModel(data, 0)
@@ -142,7 +206,15 @@ def op_names(data: bytes) -> list[str]:
 
 
 def op_counts(data: bytes) -> dict[str, int]:
-    """How many operators of each type subgraph 0 runs."""
+    """How many operators of each type subgraph 0 runs.
+
+    Args:
+      data: the model bytes.
+    Returns:
+      Op name -> count.
+    Example:
+      ``op_counts(data)["FULLY_CONNECTED"]``
+    """
     from collections import Counter
 
     from tensorflow.lite.python import schema_py_generated as schema
@@ -153,7 +225,15 @@ def op_counts(data: bytes) -> dict[str, int]:
 
 
 def non_builtin_ops(data: bytes) -> list[str]:
-    """Custom and Flex (SELECT_TF_OPS) operators: phones without the Flex delegate cannot run them."""
+    """Custom and Flex (SELECT_TF_OPS) operators: phones without the Flex delegate cannot run them.
+
+    Args:
+      data: the model bytes.
+    Returns:
+      Their names, sorted (empty for a builtin-only model).
+    Example:
+      ``assert not non_builtin_ops(data)``
+    """
     from tensorflow.lite.python import schema_py_generated as schema
 
     builtin = set(k for k in vars(schema.BuiltinOperator) if not k.startswith("_")) - {"CUSTOM"}
@@ -162,7 +242,15 @@ def non_builtin_ops(data: bytes) -> list[str]:
 
 def float_ops(data: bytes) -> list[str]:
     """Operators of subgraph 0 that compute in float32 (an input tensor is FLOAT32), by name; in a
-    full-integer model only the boundary should remain (mask Cast, Quantize/Dequantize)."""
+    full-integer model only the boundary should remain (mask Cast, Quantize/Dequantize).
+
+    Args:
+      data: the model bytes.
+    Returns:
+      One name per float operator, in execution order.
+    Example:
+      ``float_ops(int8_data) == ["QUANTIZE"]``
+    """
     from tensorflow.lite.python import schema_py_generated as schema
 
     model = schema.Model.GetRootAsModel(data, 0)

@@ -8,10 +8,11 @@ import tf_keras as keras
 
 from export import ExportError
 from export import metadata as md
-from export.exporter import export_tflite, run_tflite
+from export.exporter import ExportOptions, export_tflite
+from export.serving import signature_feed
 from export.task_data import sst2_inputs
 from export.tflite_io import (check_tflite_bytes, float_ops, make_interpreter, non_builtin_ops, op_counts, op_names,
-                              read_tflite)
+                              read_tflite, run_tflite)
 from mobilebert_tf import MobileBertConfig, MobileBertForQuestionAnswering, MobileBertForSequenceClassification
 from mobilebert_tf.cli import main
 from mobilebert_tf.tokenization import BertTokenizer
@@ -51,9 +52,10 @@ def tuned_classifier(tokenizer):
 def _export(model, task, tmp_path, quantize, tokenizer, **kw):
     kw.setdefault("gate_examples", 24)
     kw.setdefault("calibration_examples", 16)
-    return export_tflite(model, task, tmp_path / f"{task}_{quantize}.tflite", seq_len=kw.pop("seq_len", SEQ),
-                         quantize=quantize, tokenizer=tokenizer, vocab_file=str(VOCAB), data_dir=SHARED_DATA,
-                         progress=False, **kw)
+    kw.setdefault("seq_len", SEQ)
+    options = ExportOptions(quantize=quantize, tokenizer=tokenizer, vocab_file=str(VOCAB), data_dir=SHARED_DATA,
+                            progress=False, **kw)
+    return export_tflite(model, task, tmp_path / f"{task}_{quantize}.tflite", options)
 
 
 def _check_contract(path, task, seq, n_labels=2):
@@ -150,7 +152,7 @@ def test_float_export_matches_keras_on_real_inputs(tuned_classifier, tokenizer, 
     data = sst2_inputs(tokenizer, SHARED_DATA, "dev", 8, SEQ)
     for i in range(len(data)):
         b = data.batch(i)
-        got = run_tflite(interpreter, {"ids": b["input_ids"], "mask": b["input_mask"], "segment_ids": b["segment_ids"]})
+        got = run_tflite(interpreter, signature_feed(b))
         want = keras.activations.softmax(tuned_classifier(b)["logits"]).numpy()
         np.testing.assert_allclose(got["probability"], want, atol=1e-4)
 
@@ -209,6 +211,15 @@ def test_cli_export_and_errors(tmp_path, capsys):
     assert "qat" in capsys.readouterr().err
 
 
+def test_export_options_checked_before_any_work(random_qa, tmp_path):
+    """An unknown mode or option field fails at once: no data read (data_dir does not exist), nothing written."""
+    with pytest.raises(ExportError, match="unknown quantization 'int4'"):
+        export_tflite(random_qa, "qa", tmp_path / "x.tflite", ExportOptions(quantize="int4", data_dir=tmp_path / "no"))
+    with pytest.raises(TypeError, match="seq_length"):
+        export_tflite(random_qa, "qa", tmp_path / "x.tflite", seq_length=128)
+    assert not list(tmp_path.iterdir())
+
+
 @pytest.mark.slow
 def test_full_size_qa_sizes(tokenizer, tmp_path):
     """Full-size mobilebert QA at seq 384, metadata included (decimal MB): float ~100, dynamic and int8 <= 26.
@@ -223,10 +234,10 @@ def test_full_size_qa_sizes(tokenizer, tmp_path):
     nonzero_constants(model)
     assert not any(np.all(v.numpy() == v.numpy().flat[0]) for v in model.variables)
     sizes = {}
+    options = ExportOptions(tokenizer=tokenizer, vocab_file=str(VOCAB), data_dir=SHARED_DATA, gate_examples=4,
+                            calibration_examples=8, allow_accuracy_drop=True, progress=False)
     for q in ("none", "dynamic", "int8"):
-        r = export_tflite(model, "qa", tmp_path / f"{q}.tflite", quantize=q, tokenizer=tokenizer, vocab_file=str(VOCAB),
-                          data_dir=SHARED_DATA, gate_examples=4, calibration_examples=8, allow_accuracy_drop=True,
-                          progress=False)
+        r = export_tflite(model, "qa", tmp_path / f"{q}.tflite", options, quantize=q)
         sizes[q] = r.size_bytes / 1e6
         if q == "dynamic":  # the position table is a quantized GATHER, not a float slice
             floats = _float_constants(read_tflite(r.path))
@@ -245,7 +256,7 @@ def test_non_builtin_op_is_named():
     """A graph needing a Flex op fails with the op's name instead of silently needing SELECT_TF_OPS."""
     import tensorflow as tf
 
-    from export.exporter import convert
+    from export.quantization import convert
 
     class Module(tf.Module):
         def __init__(self):

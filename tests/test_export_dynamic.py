@@ -8,9 +8,11 @@ import tf_keras as keras
 
 from export import ExportError
 from export import metadata as md
-from export.exporter import DEFAULT_THRESHOLD, export_tflite, keras_outputs, run_tflite
+from export.exporter import ExportOptions, export_tflite
+from export.quantization import DEFAULT_THRESHOLD
+from export.serving import keras_outputs, signature_feed
 from export.task_data import file_inputs, sst2_inputs
-from export.tflite_io import make_interpreter, read_tflite, seq_spec
+from export.tflite_io import make_interpreter, read_tflite, run_tflite, seq_spec
 from mobilebert_tf import MobileBertConfig, MobileBertForSequenceClassification
 from mobilebert_tf.cli import main
 from mobilebert_tf.data import DataError
@@ -69,9 +71,10 @@ def _export(exports, tmp_path_factory, tokenizer, model, name, mode, dynamic):
     key = (name, mode, "dynamic" if dynamic else "fixed")
     if key not in exports:
         out = tmp_path_factory.mktemp("dyn") / f"{'_'.join(key)}.tflite"
-        exports[key] = export_tflite(model, "classifier", out, seq_len="dynamic" if dynamic else FIXED, quantize=mode,
-                                     tokenizer=tokenizer, vocab_file=str(VOCAB), data_dir=SHARED_DATA, labels=LABELS,
-                                     gate_examples=N_DEV if dynamic else 8, calibration_examples=32, progress=False)
+        options = ExportOptions(seq_len="dynamic" if dynamic else FIXED, quantize=mode, tokenizer=tokenizer,
+                                vocab_file=str(VOCAB), data_dir=SHARED_DATA, labels=LABELS,
+                                gate_examples=N_DEV if dynamic else 8, calibration_examples=32, progress=False)
+        exports[key] = export_tflite(model, "classifier", out, options)
     return exports[key]
 
 
@@ -83,13 +86,13 @@ def _run_own_length(path, data):
     out_index = interpreter.get_output_details()[0]["index"]
     probs = []
     for i in range(len(data)):
-        row = data.own_length(i)
-        n = row["input_ids"].shape[1]
-        for name, key in (("ids", "input_ids"), ("mask", "input_mask"), ("segment_ids", "segment_ids")):
+        feed = signature_feed(data.own_length(i))
+        n = feed["ids"].shape[1]
+        for name in feed:
             interpreter.resize_tensor_input(details[name]["index"], [1, n], strict=True)
         interpreter.allocate_tensors()
-        for name, key in (("ids", "input_ids"), ("mask", "input_mask"), ("segment_ids", "segment_ids")):
-            interpreter.set_tensor(details[name]["index"], row[key])
+        for name, value in feed.items():
+            interpreter.set_tensor(details[name]["index"], value)
         interpreter.invoke()
         probs.append(interpreter.get_tensor(out_index).copy())
     return np.concatenate(probs)
@@ -97,10 +100,8 @@ def _run_own_length(path, data):
 
 def _run_fixed(path, data):
     interpreter = make_interpreter(read_tflite(path))
-    return np.concatenate([run_tflite(interpreter, {"ids": data.input_ids[i:i + 1, :FIXED],
-                                                    "mask": data.input_mask[i:i + 1, :FIXED],
-                                                    "segment_ids": data.segment_ids[i:i + 1, :FIXED]})["probability"]
-                           for i in range(len(data))])
+    return np.concatenate([run_tflite(interpreter, {k: v[:, :FIXED] for k, v in signature_feed(data.batch(i)).items()})
+                           ["probability"] for i in range(len(data))])
 
 
 def _float_level(model, data):
@@ -183,8 +184,9 @@ def test_over_long_input_is_a_clear_error(google_model, tokenizer, tmp_path, exp
     with pytest.raises(DataError, match="example 2 has more than 511 tokens"):
         texts.check_fits(511)
     with pytest.raises(DataError, match="more than 511 tokens"):  # before converting anything
-        export_tflite(google_model, "classifier", tmp_path / "x.tflite", seq_len="dynamic", tokenizer=tokenizer,
-                      vocab_file=str(VOCAB), data_dir=SHARED_DATA, gate_file=long_text, progress=False)
+        export_tflite(google_model, "classifier", tmp_path / "x.tflite",
+                      ExportOptions(seq_len="dynamic", tokenizer=tokenizer, vocab_file=str(VOCAB), data_dir=SHARED_DATA,
+                                    gate_file=long_text, progress=False))
     assert not (tmp_path / "x.tflite").exists()
 
 
@@ -197,10 +199,11 @@ def test_dynamic_qat(tokenizer, dev, tmp_path):
     config = MobileBertConfig.from_preset("mobilebert_qat", num_hidden_layers=1)
     model = apply_qat(MobileBertForSequenceClassification(config, num_labels=2)).build_with_dummy()
     fit_classifier(model, sst2_inputs(tokenizer, SHARED_DATA, "train", 64, 64), steps=100)
-    kw = dict(quantize="qat", tokenizer=tokenizer, vocab_file=str(VOCAB), data_dir=SHARED_DATA, labels=LABELS,
-              calibration_examples=16, progress=False)
-    dyn = export_tflite(model, "classifier", tmp_path / "dyn.tflite", seq_len="dynamic", gate_examples=N_DEV, **kw)
-    fixed = export_tflite(model, "classifier", tmp_path / "fixed.tflite", seq_len=FIXED, gate_examples=8, **kw)
+    options = ExportOptions(quantize="qat", tokenizer=tokenizer, vocab_file=str(VOCAB), data_dir=SHARED_DATA,
+                            labels=LABELS, calibration_examples=16, progress=False)
+    # keyword arguments override fields of the options
+    dyn = export_tflite(model, "classifier", tmp_path / "dyn.tflite", options, seq_len="dynamic", gate_examples=N_DEV)
+    fixed = export_tflite(model, "classifier", tmp_path / "fixed.tflite", options, seq_len=FIXED, gate_examples=8)
     own, padded = _run_own_length(dyn.path, dev), _run_fixed(fixed.path, dev)
     agreement = float((own.argmax(-1) == padded.argmax(-1)).mean())
     float_level = _float_level(model, dev)
