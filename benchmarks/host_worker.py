@@ -39,7 +39,7 @@ def load_runner(kind: str, path: str, inputs: list, threads: int, options: dict)
         interpreter = Interpreter(model_path=path, num_threads=threads)
         interpreter.allocate_tensors()
         runner = interpreter.get_signature_runner("serving_default")
-        return (lambda feed: runner(**feed)), inputs, {"xnnpack": True}
+        return (lambda feed: runner(**feed)), inputs, {"interpreter": interpreter}
     if kind == "ort":
         from benchmarks.peers.runtimes import INPUT_NAMES, ort_session
 
@@ -67,7 +67,7 @@ def main(kind, model_path, npz_path, threads, runs, warmup, options=None) -> dic
 
     Returns:
         ``init_ms``, ``first_inference_ms``, ``latencies_ms`` (run i fed input i mod len), ``peak_rss_mb``,
-        ``threads``, ``kind`` (and ``xnnpack`` for tflite).
+        ``threads``, ``kind`` (and for tflite ``xnnpack``: whether XNNPACK took any part of the graph).
     """
     inputs = load_inputs(npz_path)
     start = time.perf_counter()
@@ -76,6 +76,9 @@ def main(kind, model_path, npz_path, threads, runs, warmup, options=None) -> dic
     start = time.perf_counter()
     call(feeds[0])
     first_ms = (time.perf_counter() - start) * 1e3
+    interpreter = extra.pop("interpreter", None)
+    if interpreter is not None:  # the default XNNPACK delegate applies at the first invoke: look now
+        extra["xnnpack"] = any(d["op_name"] == "DELEGATE" for d in interpreter._get_ops_details())
     for i in range(warmup):
         call(feeds[i % len(feeds)])
     latencies = []

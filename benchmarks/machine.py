@@ -136,7 +136,7 @@ def load_caveat(descriptor: dict, foreign_cores=None, own_threads: int | None = 
     if end:
         own = own_threads or 0
         others.append(max(0.0, end[0] - own))
-        parts.append(f"{end[0]:.2f} at end" + (f" ({own} of it this benchmark's threads)" if own else ""))
+        parts.append(f"{end[0]:.2f} at end" + (f" (up to {own} of it this benchmark's own threads)" if own else ""))
     text = (", ".join(parts) or "no load average recorded") + f" on {cores} usable cores"
     foreign = [f for f in (foreign_cores or []) if f is not None]
     if foreign:
