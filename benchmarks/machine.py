@@ -13,7 +13,8 @@ import resource
 import time
 
 ISA_FLAGS = ("avx2", "fma", "avx512f", "avx512_vnni", "avx_vnni", "amx_int8")
-QUIET_CORES = 0.25  # other processes' load (cores) under which a host counts as quiet
+QUIET_CORES = 0.25  # other processes' CPU use during every measurement (cores) under which a host is quiet
+QUIET_LOAD = 0.5  # without such measurements: others' 1-minute load average under which a host is quiet
 
 
 def cpu_model() -> str:
@@ -113,9 +114,10 @@ def load_averages(descriptor: dict) -> tuple[list | None, list | None]:
 def load_caveat(descriptor: dict, foreign_cores=None, own_threads: int | None = None) -> str:
     """What the recorded load says about the numbers, derived from them (one sentence, no final period).
 
-    The 1-minute load average at start is other processes' work; at the end it also holds this
+    The 1-minute load average at start is mostly other processes' work; at the end it also holds this
     benchmark's own threads (``own_threads``, subtracted when given). ``foreign_cores`` are the
-    per-measurement CPU use of other processes (``ForeignLoad``), the direct measure where recorded.
+    per-measurement CPU use of other processes (``ForeignLoad``): where recorded they decide (quiet when
+    every one is at most ``QUIET_CORES``), else the load averages do (at most ``QUIET_LOAD``).
 
     Args:
         descriptor: a ``machine()`` dict (after ``finish`` for the end load).
@@ -139,12 +141,14 @@ def load_caveat(descriptor: dict, foreign_cores=None, own_threads: int | None = 
         parts.append(f"{end[0]:.2f} at end" + (f" (up to {own} of it this benchmark's own threads)" if own else ""))
     text = (", ".join(parts) or "no load average recorded") + f" on {cores} usable cores"
     foreign = [f for f in (foreign_cores or []) if f is not None]
-    if foreign:
-        others.append(max(foreign))
+    if foreign:  # measured during the measurements themselves: this decides
         text += f"; other processes used at most {max(foreign):.2f} cores during a measurement"
-    if not others:
+        quiet = max(foreign) <= QUIET_CORES
+    elif others:  # a load average also counts this run's own start-up and the minutes before it
+        quiet = max(others) <= QUIET_LOAD
+    else:
         return "load not recorded: " + text
-    if max(others) <= QUIET_CORES:
+    if quiet:
         return "quiet host: " + text
     return ("shared, loaded host: " + text + "; absolute numbers are noisy, configurations measured "
             "interleaved in one run are comparable as ratios")

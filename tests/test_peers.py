@@ -100,6 +100,7 @@ def test_load_caveat_follows_the_load():
     assert load_caveat(quiet, [0.9], own_threads=2).startswith("shared, loaded host")  # a busy measurement
     busy = {**quiet, "load_average_start": [1.5, 1.2, 1.0]}
     assert load_caveat(busy, [], own_threads=2).startswith("shared, loaded host")
+    assert load_caveat(busy, [0.01], own_threads=2).startswith("quiet host")  # measured during the runs: decides
     # an older report's keys
     assert "0.10 at start" in load_caveat({"cores": 2, "loadavg_start": [0.1, 0, 0], "loadavg_end": None})
 

@@ -14,10 +14,11 @@ def foreign_cores(rows: list[dict]) -> list[float]:
 
 
 def machine_line(results: dict) -> str:
-    """The machine and what its recorded load says about the numbers (derived, never a fixed text)."""
+    """The machine and what its recorded load says about the numbers (derived, never a fixed text; the
+    derived caveat is also stored as ``results["machine"]["caveat"]``)."""
     m = results["machine"]
     cores = m.get("usable_cores") or m.get("cores")
-    caveat = load_caveat(m, foreign_cores(results["latency"]), own_threads=results["settings"]["threads"])
+    caveat = m["caveat"] = load_caveat(m, foreign_cores(results["latency"]), own_threads=results["settings"]["threads"])
     return f"Machine: {m['cpu']}, {cores} usable cores ({', '.join(m.get('isa', []))}). {caveat[0].upper()}{caveat[1:]}."
 
 
@@ -88,10 +89,11 @@ def write_results(results: dict, out_dir, notes: str = "") -> tuple[Path, Path]:
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     js = out_dir / "peers.json"
+    machine = machine_line(results)
     atomic_write_text(js, json.dumps(results, indent=2, default=str) + "\n")
     s = results["settings"]
     md = ["# Peers: HF transformers (torch, ONNX Runtime) vs our TFLite, same weights", "",
-          machine_line(results), "",
+          machine, "",
           f"Settings: batch 1, seq {s['seq_len']}, {s['threads']} threads (targets; also "
           f"{s.get('extra_threads') or 'none'}), {s['rounds']} interleaved rounds x "
           f"{s['runs_per_round']} runs (p50/p90: median over rounds), layers "
