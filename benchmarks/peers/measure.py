@@ -24,9 +24,11 @@ VERSIONED = ("tensorflow", "ai_edge_litert", "torch", "transformers", "onnx", "o
 
 def machine_info() -> dict:
     """``benchmarks.machine.machine()`` plus ``caveat``, derived from the load at start (the peers run
-    re-derives it from the start and end load and the per-measurement load when it finishes)."""
+    re-derives it from the start and end load and the per-measurement load when it finishes), and
+    ``loadavg_start``, the start load under the key benchmarks/real_length.py reads."""
     m = describe_machine()
     m["caveat"] = load_caveat(m)
+    m["loadavg_start"] = m["load_average_start"]
     return m
 
 

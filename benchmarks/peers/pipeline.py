@@ -8,9 +8,10 @@ import time
 from pathlib import Path
 
 from benchmarks.machine import finish, load_caveat
+from benchmarks.machine import machine as describe_machine
 from benchmarks.peers.agreement import agreement, packed_inputs, run_ort_outputs, run_tflite_outputs, run_torch_outputs
 from benchmarks.peers.build import NUM_LABELS, ORT_MODES, PRESETS, SEED, TFLITE_MODES, load_torch, prepare_preset
-from benchmarks.peers.measure import Config, machine_info, measure_in_subprocess, summarize_config, versions
+from benchmarks.peers.measure import Config, measure_in_subprocess, summarize_config, versions
 from benchmarks.peers.report import foreign_cores
 from benchmarks.peers.profile import profile_ort, profile_tflite_ops, tflite_op_stats, xnnpack_partitions
 from benchmarks.peers.targets import PRECISION, best_row, compute_ratios, profile_targets
@@ -35,7 +36,7 @@ def run(*, presets=PRESETS, layers=None, seq_len=128, threads=2, extra_threads=(
     workdir.mkdir(parents=True, exist_ok=True)
     thread_counts = [threads] + [t for t in extra_threads if t != threads]
     torch.set_num_threads(threads)
-    results = {"machine": machine_info(), "versions": versions(),
+    results = {"machine": describe_machine(), "versions": versions(),
                "settings": {"layers": layers, "seq_len": seq_len, "threads": threads, "extra_threads": thread_counts[1:],
                             "runs_per_round": runs, "warmup": warmup, "rounds": rounds, "batch": 1,
                             "max_other_load_cores": max_foreign, "retries": retries,
