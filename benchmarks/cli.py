@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import json
 import os
-import platform
 
 from mobilebert_tf.argtypes import non_negative_int, positive_int
 from mobilebert_tf.errors import UsageError
@@ -29,15 +28,10 @@ def configure(parser):
 
 
 def machine_name() -> str:
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in open("/proc/cpuinfo"):
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return f"{cpu}, {os.cpu_count()} cores"
+    """``"<cpu model>, <n> cores"`` (``benchmarks.machine``), for one-line report headers."""
+    from benchmarks.machine import cpu_model
+
+    return f"{cpu_model()}, {os.cpu_count()} cores"
 
 
 def parse_threads(text: str) -> list[int]:

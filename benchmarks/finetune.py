@@ -20,7 +20,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import re
 import sys
 import time
@@ -66,19 +65,11 @@ QUICK = {"sst-2": {"max_train": 3000, "epochs": 2}, "rte": {"epochs": 3}, "mrpc"
 
 
 def machine() -> dict:
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    import tensorflow as tf
+    """This machine, measured now: ``benchmarks.machine.machine`` (cpu, cores, python, tensorflow, system,
+    load_average_start, ...); callers add ``load_average_end`` when they finish."""
+    from benchmarks.machine import machine as describe
 
-    return {"cpu": cpu, "cores": os.cpu_count(), "python": platform.python_version(),
-            "tensorflow": tf.__version__, "system": f"{platform.system()} {platform.release()}",
-            "load_average_start": [round(x, 2) for x in os.getloadavg()]}
+    return describe()
 
 
 # ---------------------------------------------------------------------------------------------------- baselines

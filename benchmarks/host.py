@@ -1,7 +1,9 @@
-"""Host latency of .tflite models with the LiteRT interpreter (XNNPACK), one model per subprocess.
+"""Host latency, one model per subprocess: .tflite with the LiteRT interpreter (XNNPACK), and the peers'
+ONNX Runtime and torch models (``benchmarks.peers``) through the same worker.
 
 Each measurement runs in a fresh ``python -m benchmarks.host_worker`` so that peak RSS and init time
-belong to that model alone. Inputs are real tokenized examples (``benchmarks.inputs``), not zeros.
+belong to that model alone. Inputs are real tokenized examples in one format (``benchmarks.inputs``),
+not zeros.
 """
 from __future__ import annotations
 
@@ -13,6 +15,8 @@ import tempfile
 
 import numpy as np
 
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
 
 def summarize(latencies_ms) -> dict:
     """p50/p90/mean/std/min of per-run latencies (ms)."""
@@ -23,31 +27,69 @@ def summarize(latencies_ms) -> dict:
             "std_ms": float(a.std()), "min_ms": float(a.min()), "runs": int(a.size)}
 
 
-def measure_tflite(model_path: str, inputs: list[dict[str, np.ndarray]], threads: int = 2, runs: int = 50,
-                   warmup: int = 5, timeout: float = 1800, keep_latencies: bool = False) -> dict:
-    """Latency of ``model_path`` on ``inputs`` (a list of {tensor name -> int32 [1, seq]}; a dynamic-length
-    model takes each at its own length), cycled in order.
+def measure(kind: str, model_path, inputs: list[dict[str, np.ndarray]], threads: int = 2, runs: int = 50,
+            warmup: int = 5, options: dict | None = None, timeout: float = 1800,
+            keep_latencies: bool = False) -> dict:
+    """Latency of one model in a fresh ``python -m benchmarks.host_worker`` process.
 
-    Returns ``summarize(...)`` plus ``init_ms``, ``first_inference_ms``, ``peak_rss_mb``, ``size_mb``,
-    ``threads``, ``xnnpack``; with ``keep_latencies`` also ``latencies_ms`` (run i fed ``inputs[i % len]``).
+    Args:
+        kind: ``"tflite"`` (LiteRT + XNNPACK), ``"ort"`` (an .onnx, ONNX Runtime CPU EP) or ``"torch"``
+            (an HF directory, torch eager).
+        model_path: the .tflite / .onnx file or the HF directory.
+        inputs: rows of {tensor name -> array} (``benchmarks.inputs``), cycled in order; a
+            dynamic-length .tflite takes each at its own length.
+        threads: intra-op threads of the runtime.
+        runs: timed runs after ``warmup`` untimed ones.
+        options: ``hf_class`` (torch), ``spinning`` (ORT intra-op spinning, default on),
+            ``omp_wait_policy`` (torch: the ``OMP_WAIT_POLICY`` of the worker).
+        timeout: seconds before the worker is killed.
+        keep_latencies: also return ``latencies_ms``.
+
+    Returns:
+        ``summarize(...)`` plus ``init_ms``, ``first_inference_ms``, ``peak_rss_mb`` (the worker's own
+        VmHWM), ``size_mb`` (files), ``threads`` and ``kind``.
+
+    Example:
+    >>> measure("tflite", "model.tflite", real_inputs("model.tflite"), threads=2, runs=30)  # doctest: +SKIP
     """
-    if not os.path.isfile(model_path):
+    from benchmarks.inputs import save_inputs
+
+    options = options or {}
+    if not os.path.exists(model_path):
         raise FileNotFoundError(f"model not found: {model_path}")
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+    if kind != "tflite":
+        env["OMP_NUM_THREADS"] = str(threads)
+    if options.get("omp_wait_policy"):
+        env["OMP_WAIT_POLICY"] = options["omp_wait_policy"]
     with tempfile.TemporaryDirectory(prefix="mobilebert-bench-") as tmp:
         npz = os.path.join(tmp, "inputs.npz")
-        np.savez(npz, **{f"{i}__{k}": v for i, row in enumerate(inputs) for k, v in row.items()})
+        save_inputs(inputs, npz)
         # absolute: the worker runs in the repository root, where a relative path names another file (or none)
-        cmd = [sys.executable, "-m", "benchmarks.host_worker", os.path.abspath(model_path), npz, str(threads),
-               str(runs), str(warmup)]
-        env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
-        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env,
-                              cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+        cmd = [sys.executable, "-m", "benchmarks.host_worker", kind, os.path.abspath(model_path), npz, str(threads),
+               str(runs), str(warmup), json.dumps(options)]
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env, cwd=REPO)
     if proc.returncode != 0:
-        raise RuntimeError(f"benchmark of {model_path} failed:\n{proc.stderr[-2000:]}")
+        raise RuntimeError(f"{kind} benchmark of {model_path} failed:\n{proc.stderr[-3000:]}")
     result = json.loads(proc.stdout.strip().splitlines()[-1])
     latencies = result.pop("latencies_ms")
     result.update(summarize(latencies))
     if keep_latencies:
         result["latencies_ms"] = latencies
-    result["size_mb"] = os.path.getsize(model_path) / 1e6
+    result["size_mb"] = model_size_bytes(model_path) / 1e6
     return result
+
+
+def model_size_bytes(path) -> int:
+    """Bytes of a model file, or of the files of a model directory (an HF directory)."""
+    if os.path.isdir(path):
+        return sum(os.path.getsize(os.path.join(d, f)) for d, _, files in os.walk(path) for f in files)
+    return os.path.getsize(path)
+
+
+def measure_tflite(model_path: str, inputs: list[dict[str, np.ndarray]], threads: int = 2, runs: int = 50,
+                   warmup: int = 5, timeout: float = 1800, keep_latencies: bool = False) -> dict:
+    """``measure("tflite", ...)``: a .tflite under the LiteRT interpreter with XNNPACK; the result also
+    says ``xnnpack``."""
+    return measure("tflite", model_path, inputs, threads=threads, runs=runs, warmup=warmup, timeout=timeout,
+                   keep_latencies=keep_latencies)

@@ -1,7 +1,11 @@
 """Real benchmark inputs for a .tflite: its own vocab (from the metadata) or the BERT vocab, its seq len
 from the input shape, SQuAD question/context pairs for QA models and SST-2 sentences otherwise. A
 dynamic-length model gets each sentence at its own length (a sentence longer than the model's maximum
-is an error, not cut)."""
+is an error, not cut).
+
+The one input format every measuring process reads (``benchmarks.host_worker``): a list of
+{tensor name -> array} rows saved as one ``.npz`` whose keys are ``"{row}__{name}"``
+(``save_inputs`` / ``load_inputs``)."""
 from __future__ import annotations
 
 import os
@@ -9,6 +13,27 @@ import tempfile
 from pathlib import Path
 
 import numpy as np
+
+
+def save_inputs(inputs: list[dict[str, np.ndarray]], path) -> None:
+    """Write ``inputs`` (rows of {tensor name -> array}) to ``path`` (.npz) for ``load_inputs``."""
+    np.savez(path, **{f"{i}__{k}": v for i, row in enumerate(inputs) for k, v in row.items()})
+
+
+def load_inputs(path) -> list[dict[str, np.ndarray]]:
+    """The rows ``save_inputs`` wrote, in order.
+
+    Example:
+    >>> save_inputs([{"ids": np.zeros((1, 4), np.int32)}], "/tmp/x.npz")
+    >>> load_inputs("/tmp/x.npz")[0]["ids"].shape
+    (1, 4)
+    """
+    data = np.load(path)
+    rows: dict[int, dict] = {}
+    for key in data.files:
+        i, name = key.split("__", 1)
+        rows.setdefault(int(i), {})[name] = data[key]
+    return [rows[i] for i in sorted(rows)]
 
 
 def model_signature(data: bytes) -> dict:

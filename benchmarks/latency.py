@@ -3,9 +3,14 @@
 Exports ``bert_base``, ``mobilebert``, ``mobilebert_tiny`` (random init, classifier head) at seq 128 in
 float / dynamic / int8-mixed / int8, and MobileBERT QA at seq 384, measures them side by side in one run
 with the host harness (LiteRT + XNNPACK, real SST-2 / SQuAD inputs), and relates each to this machine's
-GEMM peak measured through the same runtime (a single FULLY_CONNECTED of the same precision).
-Writes ``latency.json``, ``latency.md`` and ``latency.png``. ``--export-only`` / ``--reuse`` split the
-(single-core, slow) exports from the measurements, which want an otherwise idle machine.
+GEMM peak measured through the same runtime: the best of many FULLY_CONNECTED shapes of the same
+precision, read from ``benchmarks/results/gemm_peak.json`` (``python -m benchmarks.gemm_peak``) when it
+was measured on this CPU at the same thread count, else measured here on ``gemm_peak``'s quick shapes
+(and the report says so). A model faster than that peak is labelled "above peak", never ">100%".
+Writes ``latency.json``, ``latency.md`` and ``latency.png``; ``--render latency.json`` rewrites only
+latency.md. ``--export-only`` / ``--reuse`` split the (single-core, slow) exports from the
+measurements, which want an otherwise idle machine. Hand-written findings live in
+``benchmarks/results/latency_notes.md``, which this script never writes.
 """
 from __future__ import annotations
 
@@ -19,71 +24,31 @@ import numpy as np
 PRESETS = ("bert_base", "mobilebert", "mobilebert_tiny")
 MODES = ("none", "dynamic", "int8-mixed", "int8")
 GEMM_MODE = {"none": "none", "dynamic": "dynamic", "int8-mixed": "int8", "int8": "int8"}  # the FCs' precision
-GEMM = (128, 1024, 1024)  # M, K, N: the FFN-like shape of a seq-128 batch
+PEAK_FILE = Path(__file__).resolve().parent / "results" / "gemm_peak.json"
 
 
-# What was tried on the exported graph for the issue #8 targets (one-off side-by-side runs on the same host,
-# full-size models, seq 128, 2 threads; the int8 rows of this report re-measure the first item).
-TRIED = """\
-## What was tried on the exported graph
+def gemm_peak_for(threads: int, work: Path, peak_file=PEAK_FILE, log=print) -> dict:
+    """The best-of-shapes GEMM peak per precision for ``threads``: from ``peak_file`` when it is a full
+    (not ``--quick``) measurement on this CPU at ``threads``, else measured now on the quick shapes.
 
-- **Selective quantization (`--quantize int8-mixed`, kept).** Full int8 runs the attention BATCH_MATMULs,
-  the mask arithmetic and SOFTMAX on TFLite's reference kernels (XNNPACK has no int8 kernels for them):
-  75 delegate partitions, BATCH_MATMUL 18 of 32 ms in the per-op profile. Keeping that path float through
-  selective quantization (2 partitions): MobileBERT classifier p50 33.4 -> 11.4 ms (dynamic: 10.9 ms).
-- **Per-tensor instead of per-channel weight scales (kept, for size).** No latency difference: dynamic
-  11.2 vs 11.2 ms, int8 33.9 vs 34.1 ms; 1.1 / 2.2 MB smaller (docs/export.md).
-- **Merged projections (reverted).** Query + key, and the bottleneck input + shared Q/K bottleneck (same
-  input tensor), as one FULLY_CONNECTED each over concatenated kernels, with 1/sqrt(d) folded into the
-  query kernel: 48 fewer FULLY_CONNECTED and 24 fewer MUL, exact to 3e-8, but p50 1.03x *slower*
-  (33.5 vs 32.5 ms, median of 5 interleaved rounds): XNNPACK's GEMMs at N = 256 gained nothing and the
-  slices cost copies.
-- **NoNorm folding (already done by the converter).** Of a block's 8 NoNorms, the converter folds the
-  three whose input or output is a lone FULLY_CONNECTED (bottleneck input and Q/K norms into their
-  kernels, the final FFN norm into the output bottleneck); the other five follow residual ADDs, where
-  `(x + r) * g + b` has nothing to fold into. A float block runs 7 MUL and 12 ADD element-wise ops
-  besides its 15 FULLY_CONNECTED, about 5% of its time.
-- **Reshape/Transpose.** 4 TRANSPOSE and 4 RESHAPE a block (heads split/merge), 0.4 ms of 29 ms in total.
-- **BERT_BASE / MobileBERT in float** stays at the FLOP ratio (4.15): MobileBERT's FULLY_CONNECTEDs are
-  128-wide and run at about 190 GFLOP/s against BERT_BASE's 768-wide ones at about 215, so per FLOP it
-  is within a few percent of BERT_BASE, and the >= 4.2 target would need it to be faster per FLOP.
-"""
+    Returns:
+        ``{"peak": {precision: {gops_per_s, m, k, n, p50_ms}}, "source": str, "threads", "quick", "date"}``.
+    """
+    from benchmarks.gemm_peak import measure_peak
+    from benchmarks.machine import cpu_model
 
-
-def gemm_model(quantize: str, m: int, k: int, n: int) -> bytes:
-    """One [m, k] x [k, n] FULLY_CONNECTED as a .tflite, float or int8 (weights + activations)."""
-    import tensorflow as tf
-
-    rng = np.random.default_rng(0)
-    module = tf.Module()
-    module.w = tf.Variable(rng.normal(size=(k, n)).astype(np.float32) * 0.05)
-    module.fn = tf.function(lambda x: {"y": tf.matmul(x, module.w)},
-                            input_signature=[tf.TensorSpec([m, k], tf.float32, name="x")])
-    # the module as trackable object gives the model a "serving_default" signature
-    converter = tf.lite.TFLiteConverter.from_concrete_functions([module.fn.get_concrete_function()], module)
-    if quantize != "none":
-        converter.optimizations = [tf.lite.Optimize.DEFAULT]
-    if quantize == "int8":
-        def rep():
-            for _ in range(8):
-                yield {"x": rng.normal(size=(m, k)).astype(np.float32)}
-        converter.representative_dataset = rep
-        converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
-    return converter.convert()
-
-
-def measure_gemm_peak(tmp: Path, threads: int, runs: int) -> dict:
-    from benchmarks.host import measure_tflite
-
-    m, k, n = GEMM
-    out = {}
-    for quantize in dict.fromkeys(GEMM_MODE.values()):
-        path = tmp / f"gemm_{quantize}.tflite"
-        path.write_bytes(gemm_model(quantize, m, k, n))
-        x = np.random.default_rng(1).normal(size=(m, k)).astype(np.float32)
-        r = measure_tflite(str(path), [{"x": x}], threads=threads, runs=runs, warmup=5)
-        out[quantize] = {"p50_ms": r["p50_ms"], "gflops_per_s": 2 * m * k * n / (r["p50_ms"] * 1e6)}
-    return out
+    peak_file = Path(peak_file)
+    if peak_file.is_file():
+        stored = json.loads(peak_file.read_text())
+        if stored["threads"] == threads and not stored["quick"] and stored["machine"]["cpu"] == cpu_model():
+            return {"peak": stored["peak"], "source": f"{peak_file.name} ({stored['date']}, best of "
+                    f"{len(stored['shapes']) // len(stored['peak'])} shapes)", "threads": threads, "quick": False,
+                    "date": stored["date"]}
+        log(f"{peak_file} is for another machine, thread count or a quick run: measuring the quick shapes")
+    result = measure_peak(work / "gemm", threads, runs=10, quick=True, log=log)
+    return {"peak": result["peak"], "source": f"measured in this run on gemm_peak's {len(result['shapes']) // 3} "
+            "quick shapes only (run `python -m benchmarks.gemm_peak` for the full grid): a low peak",
+            "threads": threads, "quick": True, "date": result["date"]}
 
 
 def nonzero_constants(model, seed: int = 0, std: float = 0.02):
@@ -139,10 +104,64 @@ def export_all(tmp: Path, data_dir, quick: bool, reuse: bool = False) -> list[di
     return rows
 
 
+def old_peak(stored: dict) -> dict:
+    """The ``gemm_peak`` record of a latency.json written before benchmarks/gemm_peak.py (one shape)."""
+    if "peak" in stored:
+        return stored
+    m, k, n = stored["shape_mkn"]
+    return {"peak": {q: {"gops_per_s": v["gflops_per_s"], "m": m, "k": k, "n": n, "p50_ms": v["p50_ms"]}
+                     for q, v in stored.items() if q != "shape_mkn"},
+            "source": f"a single {m}x{k}x{n} FULLY_CONNECTED (measured before benchmarks/gemm_peak.py, not a "
+                      "best-of-shapes peak)", "quick": True}
+
+
+def machine_text(machine, threads: int) -> str:
+    """The report's machine line: the descriptor's CPU, cores and derived load caveat (older reports
+    recorded only a name)."""
+    from benchmarks.machine import load_caveat
+
+    if isinstance(machine, str):
+        return f"{machine} (load not recorded)"
+    caveat = load_caveat(machine, own_threads=threads)
+    return f"{machine['cpu']}, {machine['usable_cores']} usable cores; {caveat}"
+
+
+def render(result: dict) -> str:
+    """latency.md from a latency.json dict: every number and label comes from ``result``."""
+    from benchmarks.gemm_peak import PRECISIONS, fraction_label
+
+    peak = old_peak(result["gemm_peak"])
+    rows = result["models"]
+    lines = [f"# Latency (LiteRT + XNNPACK, {result['threads']} threads, batch 1, p50 of {result['runs']} runs, all "
+             f"measured side by side in one run{'; QUICK 2-layer smoke run' if result['quick'] else ''})", "",
+             f"Host: {machine_text(result['machine'], result['threads'])}.", "",
+             "| model | task | seq | precision | encoder params | GFLOPs | size MB | p50 ms | p90 ms | GFLOP/s | "
+             "% of measured GEMM peak |", "|---|---|---|---|---|---|---|---|---|---|---|"]
+    for r in rows:
+        fraction = r["gflops_per_s"] / peak["peak"][GEMM_MODE[r["quantize"]]]["gops_per_s"]
+        lines.append(f"| {r['preset']} | {r['task']} | {r['seq_len']} | {r['quantize']} | {r['params']:,} | "
+                     f"{r['gflops']:.2f} | {r['size_mb']:.1f} | {r['p50_ms']:.2f} | {r['p90_ms']:.2f} | "
+                     f"{r['gflops_per_s']:.1f} | {fraction_label(fraction)} |")
+    lines += ["", "GEMM peak through the same runtime, " + peak["source"] + ": " + ", ".join(
+        f"{PRECISIONS[q]} {v['gops_per_s']:.1f} GOP/s ({v['m']}x{v['k']}x{v['n']})" for q, v in peak["peak"].items())
+        + ". Each model is compared with the peak of its fully connected layers' precision (int8-mixed and "
+        "int8 with full int8). \"Above peak\" means the model ran faster than the best GEMM measured, so that "
+        "peak is not this machine's limit.", "", "Speed-ups (p50 ratios):", ""]
+    for q, ratio in result["speedups"].items():
+        lines.append(f"- {q}: BERT_BASE / MobileBERT {ratio['bert_base/mobilebert']:.2f}x (FLOP ratio "
+                     f"{ratio['flop_ratio bert_base/mobilebert']:.2f}x), BERT_BASE / MobileBERT-Tiny "
+                     f"{ratio['bert_base/mobilebert_tiny']:.2f}x")
+    lines += ["", "Hand-written notes on what was tried on the exported graph (not generated): "
+              "[latency_notes.md](latency_notes.md).", ""]
+    return "\n".join(lines)
+
+
 def main(argv=None) -> int:
-    from benchmarks.cli import machine_name, plot
+    from benchmarks.cli import plot
     from benchmarks.host import measure_tflite
     from benchmarks.inputs import real_inputs
+    from benchmarks.machine import finish, load_caveat, machine
+    from mobilebert_tf.fileio import atomic_write_json, atomic_write_text
     from mobilebert_tf.paths import default_data_dir
 
     p = argparse.ArgumentParser(description=__doc__)
@@ -154,22 +173,30 @@ def main(argv=None) -> int:
     p.add_argument("--quick", action="store_true", help="2-layer models (a smoke run, not a result)")
     p.add_argument("--export-only", action="store_true", help="write the .tflite files, measure nothing")
     p.add_argument("--reuse", action="store_true", help="measure the exports a previous run left in --work")
+    p.add_argument("--gemm-peak", default=str(PEAK_FILE), help="the gemm_peak.json to compare with")
+    p.add_argument("--render", metavar="LATENCY_JSON", help="only rewrite latency.md (in --out) from a latency.json")
     args = p.parse_args(argv)
     out, work = Path(args.out), Path(args.work)
     out.mkdir(parents=True, exist_ok=True)
+    if args.render:
+        atomic_write_text(out / "latency.md", render(json.loads(Path(args.render).read_text())))
+        print(f"wrote {out / 'latency.md'}")
+        return 0
     work.mkdir(parents=True, exist_ok=True)
     rows = export_all(work, args.data, args.quick, reuse=args.reuse)
     if args.export_only:
         return 0
-    peak = measure_gemm_peak(work, args.threads, args.runs)
+    descriptor = machine()
+    peak = gemm_peak_for(args.threads, work, args.gemm_peak)
     for row in rows:  # interleaved in one run: every model measured under the same conditions
         r = measure_tflite(row["path"], real_inputs(row["path"], 8, args.data), threads=args.threads,
                            runs=args.runs, warmup=5)
         row.update({k: r[k] for k in ("p50_ms", "p90_ms", "mean_ms", "std_ms", "size_mb", "init_ms", "peak_rss_mb")})
         row["gflops_per_s"] = row["gflops"] / (row["p50_ms"] / 1e3)
-        row["fraction_of_gemm_peak"] = row["gflops_per_s"] / peak[GEMM_MODE[row["quantize"]]]["gflops_per_s"]
+        row["fraction_of_gemm_peak"] = row["gflops_per_s"] / peak["peak"][GEMM_MODE[row["quantize"]]]["gops_per_s"]
         print(f"{Path(row['path']).name}: p50 {row['p50_ms']:.2f} ms", flush=True)
-    machine = machine_name()
+    finish(descriptor)
+    descriptor["caveat"] = load_caveat(descriptor, own_threads=args.threads)
     by = {(r["preset"], r["task"], r["quantize"]): r for r in rows}
     ratios = {}
     for q in MODES:
@@ -177,28 +204,14 @@ def main(argv=None) -> int:
         ratios[q] = {"bert_base/mobilebert": base / mb, "bert_base/mobilebert_tiny": base / tiny,
                      "flop_ratio bert_base/mobilebert": by[("bert_base", "classifier", q)]["gflops"]
                      / by[("mobilebert", "classifier", q)]["gflops"]}
-    result = {"machine": machine, "threads": args.threads, "runs": args.runs, "quick": args.quick,
-              "gemm_peak": {"shape_mkn": GEMM, **peak}, "models": rows, "speedups": ratios}
-    (out / "latency.json").write_text(json.dumps(result, indent=2) + "\n")
-    lines = [f"# Latency (host: {machine}, LiteRT + XNNPACK, {args.threads} threads, batch 1, p50 of {args.runs} "
-             f"runs, all measured side by side in one run{'; QUICK 2-layer smoke run' if args.quick else ''})", "",
-             "| model | task | seq | precision | encoder params | GFLOPs | size MB | p50 ms | p90 ms | GFLOP/s | % of GEMM peak |",
-             "|---|---|---|---|---|---|---|---|---|---|---|"]
-    for r in rows:
-        lines.append(f"| {r['preset']} | {r['task']} | {r['seq_len']} | {r['quantize']} | {r['params']:,} | "
-                     f"{r['gflops']:.2f} | {r['size_mb']:.1f} | {r['p50_ms']:.2f} | {r['p90_ms']:.2f} | "
-                     f"{r['gflops_per_s']:.1f} | {100 * r['fraction_of_gemm_peak']:.0f}% |")
-    lines += ["", f"GEMM peak through the same runtime ({GEMM[0]}x{GEMM[1]}x{GEMM[2]} FULLY_CONNECTED): " + ", ".join(
-        f"{q} {peak[q]['gflops_per_s']:.1f} GFLOP/s" for q in peak), "", "Speed-ups (p50 ratios):", ""]
-    for q in MODES:
-        lines.append(f"- {q}: BERT_BASE / MobileBERT {ratios[q]['bert_base/mobilebert']:.2f}x (FLOP ratio "
-                     f"{ratios[q]['flop_ratio bert_base/mobilebert']:.2f}x), BERT_BASE / MobileBERT-Tiny "
-                     f"{ratios[q]['bert_base/mobilebert_tiny']:.2f}x")
-    lines += ["", TRIED]
-    (out / "latency.md").write_text("\n".join(lines) + "\n")
+    result = {"machine": descriptor, "threads": args.threads, "runs": args.runs, "quick": args.quick,
+              "gemm_peak": peak, "models": rows, "speedups": ratios}
+    atomic_write_json(out / "latency.json", result)
+    text = render(result)
+    atomic_write_text(out / "latency.md", text)
     plot([{"model": Path(r["path"]).stem, "threads": args.threads, "p50_ms": r["p50_ms"], "mean_ms": r["mean_ms"]}
-          for r in rows], str(out / "latency.png"), f"p50 latency, {machine}")
-    print("\n".join(lines))
+          for r in rows], str(out / "latency.png"), f"p50 latency, {descriptor['cpu']}")
+    print(text)
     return 0
 
 
