@@ -91,7 +91,12 @@ def test_exporter_writes_the_committed_manifest(assets):
         data = (assets.dir / got["file"]).read_bytes()
         assert got["size_bytes"] == len(data)
         assert (assets.out / got["file"]).read_bytes() == data  # the copy is the exported file
-        assert 0 <= got["accuracy_gate"]["agreement"] <= 1 and got["description"]
+        # random-init 1-layer models on 2 gate examples: the float export is the Keras model's function,
+        # and the quantized ones keep their labels there (measured: agreement 1.0 for every committed entry)
+        assert got["accuracy_gate"]["examples"] == 2 and got["accuracy_gate"]["agreement"] >= 0.5, got["file"]
+        if got["quantization"] == "none":
+            assert got["accuracy_gate"]["agreement"] == 1.0, got["file"]
+        assert got["description"]
 
 
 @pytest.mark.parametrize("file", COMMITTED_FILES)
@@ -150,7 +155,7 @@ def test_model_satisfies_manifest_and_task_library_contract(assets, file):
     assert all(np.isfinite(v).all() for v in result.values())
     if entry["task"] == "qa":
         answers = replay.qa_postprocess(feature, result["start_logits"], result["end_logits"], context=ex.context_text)
-        assert all(a.end >= a.start for a in answers)  # a random model: any valid span will do
+        assert answers and all(a.end >= a.start for a in answers)  # a random model: any valid span will do
     else:
         assert abs(float(result["probability"].sum()) - 1.0) < 1e-3
 
@@ -274,7 +279,8 @@ def test_kotlin_core_compiles_and_unit_tests_pass(assets, tmp_path):
     written = android_assets.load_manifest(assets.dir)["models"]
     assert seen == [{"file": m["file"], "task": m["task"], "seq_len": m["seq_len"], "quantization": m["quantization"],
                      "labels": m["labels"], "task_library": m["task_library"]["compatible"],
-                     "size_bytes": m["size_bytes"]} for m in written]
+                     "size_bytes": m["size_bytes"], "dynamic": "dynamic" in m,
+                     "fallback": (m.get("dynamic") or {}).get("fallback")} for m in written]
 
     if junit is None:
         pytest.skip(f"core compiled with {core.version}; JUnit 4 not found ($JUNIT_CLASSPATH, apt-get install "
