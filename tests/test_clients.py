@@ -7,7 +7,8 @@
 - MediaPipe Tasks (mediapipe 1.2.3) TextClassifier: same labels and probabilities to 1e-5.
 - Dynamic-length classifiers (``--seq-len dynamic``, inputs [1, -1]): both clients resize the inputs to the
   token count; they give the labels they give on the fixed export, and the probabilities of our LiteRT run
-  at each sentence's own length to 1e-5 (same kernels, same inputs: only float summation order may differ).
+  at each sentence's own length to 1e-5 (same kernels, same inputs: only float summation order may differ;
+  the Task Library's TF Lite runs [1, -1] models on its built-in kernels, not XNNPACK: client_kernels).
 
 "Our pipeline" runs LiteRT with the kernels the client uses (client_models.client_kernels): XNNPACK,
 except the Task Library's dynamic-range models, which its TF Lite runs on the built-in hybrid kernels.
@@ -101,7 +102,7 @@ def test_clients_run_dynamic_exports_at_own_length(app_models, clients, tokenize
     feeds = own_length_inputs(tokenizer, texts)
     figures = []
     for client in ("task_library", "mediapipe"):
-        ours = own_length_probs(dynamic, feeds, client_kernels(client, quantize))
+        ours = own_length_probs(dynamic, feeds, client_kernels(client, quantize, dynamic_length=True))
         dyn_probs, dyn_labels = _client_probs(clients["classifier"][str(dynamic)][client])
         fixed_probs, fixed_labels = _client_probs(clients["classifier"][str(fixed)][client])
         diff = float(np.abs(dyn_probs - ours).max())
