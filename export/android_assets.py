@@ -6,6 +6,12 @@ task, its sequence length, its tensors (names, dtypes, shapes, in model order), 
 quantization and whether the Task Library can run it. Every fact is read back from the written
 .tflite (interpreter + metadata), not from what the exporter was asked to do.
 
+A dynamic-length classifier (``--seq-len dynamic``, inputs ``[1, -1]``) is installed together with a
+fixed-length export of the same model, its fallback for runtimes that cannot resize inputs (LiteRT.js
+2.5.3, or a device whose delegate fails on it): the dynamic entry carries ``"dynamic": {"max_seq_len":
+511, "fallback": "<fixed file>"}`` (``seq_len`` is the maximum, the inputs' shape ``[1, -1]``) and the fixed
+one ``"fallback_for": "<dynamic file>"``. Apps try the dynamic model first, at each text's own length.
+
 Manifest layout (``SCHEMA_VERSION`` 1; docs/android.md has the field table)::
 
     {"schema_version": 1, "models": [{"file": "mobilebert_squad_float.tflite", "task": "qa", ...}]}
@@ -38,6 +44,10 @@ DTYPES = {"int32": "int32", "float32": "float32", "int8": "int8", "uint8": "uint
 # Fields an export writes that describe the contract (the rest: size, hash, gate, description).
 CONTRACT_FIELDS = ("file", "task", "quantization", "seq_len", "inputs", "outputs", "labels", "tokenizer",
                    "task_library")
+# Dynamic-length models are installed with a fixed fallback of this length (the app's classifier length),
+# written next to the dynamic .tflite as <stem>_fixed128.tflite.
+FALLBACK_SEQ_LEN = 128
+DYNAMIC_APP_TASKS = ("classifier",)
 
 
 # --------------------------------------------------------------------------------------- manifest IO
@@ -101,9 +111,31 @@ def check_manifest(assets_dir: str | os.PathLike, with_metadata: bool = True) ->
     load_manifest(assets_dir)
 
 
-def check_task(task: str) -> None:
+def check_task(task: str, dynamic: bool = False) -> None:
+    """ExportError unless the apps run ``task`` models (``dynamic``: at their own length, with a fallback)."""
     if task not in APP_TASKS:
         raise ExportError(f"--android-assets: the Android demo runs {' and '.join(APP_TASKS)} models, not {task!r}")
+    if dynamic and task not in DYNAMIC_APP_TASKS:
+        raise ExportError(f"--android-assets/--web-assets: dynamic-length {task} models are not used by the apps; "
+                          f"export with --seq-len N")
+
+
+def fallback_path(out: str | os.PathLike, seq_len: int = FALLBACK_SEQ_LEN) -> Path:
+    """Where the fixed fallback of the dynamic export ``out`` is written: ``<stem>_fixed<seq_len>.tflite``.
+
+    Args:
+        out: the dynamic export's .tflite path.
+        seq_len: the fallback's fixed length.
+
+    Returns:
+        The fallback's path, in the same folder.
+
+    Example:
+        >>> fallback_path("runs/sst2_int8.tflite").name
+        'sst2_int8_fixed128.tflite'
+    """
+    out = Path(out)
+    return out.with_name(f"{out.stem}_fixed{int(seq_len)}{out.suffix or '.tflite'}")
 
 
 def dumps(manifest: dict) -> str:
@@ -140,19 +172,20 @@ def _locked(assets_dir: Path):
             fcntl.flock(lock.fileno(), fcntl.LOCK_UN)
 
 
-def update_manifest(assets_dir: str | os.PathLike, entry: dict) -> dict:
-    """Insert ``entry`` (keyed by its ``file``) or replace the entry of the same file in place.
-    Returns the manifest written."""
+def update_manifest(assets_dir: str | os.PathLike, entry: dict, *more: dict) -> dict:
+    """Insert ``entry`` (and ``more`` entries, in one atomic write), each keyed by its ``file``, or replace
+    the entry of the same file in place. Returns the manifest written."""
     assets_dir = Path(assets_dir)
     assets_dir.mkdir(parents=True, exist_ok=True)
     with _locked(assets_dir):
         manifest = load_manifest(assets_dir)
         models = list(manifest["models"])
-        index = next((i for i, m in enumerate(models) if m.get("file") == entry["file"]), None)
-        if index is None:
-            models.append(entry)
-        else:
-            models[index] = entry
+        for new in (entry, *more):
+            index = next((i for i, m in enumerate(models) if m.get("file") == new["file"]), None)
+            if index is None:
+                models.append(new)
+            else:
+                models[index] = new
         manifest = {**manifest, "models": models}
         _write_atomic(manifest_path(assets_dir), dumps(manifest).encode("utf-8"))
     return manifest
@@ -160,10 +193,12 @@ def update_manifest(assets_dir: str | os.PathLike, entry: dict) -> dict:
 
 # ------------------------------------------------------------------------------------ entry from model
 def _tensor_specs(details) -> list[dict]:
+    """Name, dtype and shape signature ([1, -1] for a dynamic length) of each tensor, in model order."""
     specs = []
     for d in details:
         dtype = getattr(d["dtype"], "__name__", str(d["dtype"]))
-        specs.append({"name": d["name"], "dtype": DTYPES.get(dtype, dtype), "shape": [int(x) for x in d["shape"]]})
+        shape = d.get("shape_signature", d["shape"])
+        specs.append({"name": d["name"], "dtype": DTYPES.get(dtype, dtype), "shape": [int(x) for x in shape]})
     return specs
 
 
@@ -171,13 +206,11 @@ def describe_model(data: bytes, file: str, quantization: str) -> dict:
     """The manifest entry of the .tflite ``data``: read from the model itself (tensors from the
     interpreter, vocab and labels from the metadata), so the manifest cannot drift from the file."""
     from export import metadata as md
-    from export.tflite_io import check_tflite_bytes, make_interpreter
+    from export.tflite_io import check_tflite_bytes, make_interpreter, seq_spec
 
     check_tflite_bytes(data, file)
     interpreter = make_interpreter(data)
-    if any(-1 in list(d["shape_signature"]) for d in interpreter.get_input_details()):
-        raise ExportError(f"{file}: a dynamic-length model (--seq-len dynamic); the app's manifest takes fixed-length "
-                          f"models for now")
+    spec = seq_spec(data)
     inputs = _tensor_specs(interpreter.get_input_details())
     outputs = _tensor_specs(interpreter.get_output_details())
     out_names = sorted(o["name"] for o in outputs)
@@ -195,6 +228,12 @@ def describe_model(data: bytes, file: str, quantization: str) -> dict:
     if len(seq_lens) != 1 or len(next(iter(seq_lens))) != 2 or next(iter(seq_lens))[0] != 1:
         raise ExportError(f"{file}: inputs must all be [1, seq], got {[i['shape'] for i in inputs]}")
     seq_len = int(next(iter(seq_lens))[1])
+    if spec.dynamic:
+        check_task(task, dynamic=True)
+        if spec.max_len is None:
+            raise ExportError(f"{file}: a dynamic-length model without its maximum length in the metadata "
+                              f"(re-export it with --seq-len dynamic)")
+        seq_len = spec.max_len
 
     info, files = md.read(data)
     if info is None or not info.tokenizer_vocab or info.tokenizer_vocab not in files:
@@ -232,13 +271,10 @@ def describe_model(data: bytes, file: str, quantization: str) -> dict:
     }
 
 
-def install(result, assets_dir: str | os.PathLike) -> dict:
-    """Copy ``result.path`` (an ``ExportedModel``) into ``assets_dir`` and record it in the manifest.
-    Returns the manifest entry."""
+def _entry_and_copy(result, assets_dir: Path) -> dict:
+    """The manifest entry of ``result`` (an ``ExportedModel``), after copying its file into ``assets_dir``."""
     from export.tflite_io import read_tflite
 
-    assets_dir = Path(assets_dir)
-    check_manifest(assets_dir)
     src = Path(result.path)
     data = read_tflite(src)
     entry = describe_model(data, src.name, result.quantize)
@@ -256,7 +292,60 @@ def install(result, assets_dir: str | os.PathLike) -> dict:
         finally:
             if tmp.exists():
                 tmp.unlink()
-    update_manifest(assets_dir, entry)
+    return entry
+
+
+def _pair(dynamic: dict, fixed: dict) -> None:
+    """Link a dynamic entry to its fixed fallback (same task, labels and quantization), in place."""
+    if fixed["inputs"][0]["shape"][-1] == -1:
+        raise ExportError(f"{fixed['file']}: the fallback must be a fixed-length export, not a dynamic one")
+    for key in ("task", "quantization", "labels"):
+        if dynamic[key] != fixed[key]:
+            raise ExportError(f"{fixed['file']}: not a fallback of {dynamic['file']} ({key} {fixed[key]!r} vs "
+                              f"{dynamic[key]!r})")
+    if fixed["file"] == dynamic["file"]:
+        raise ExportError(f"{fixed['file']}: the fallback needs its own file name")
+    dynamic["dynamic"] = {"max_seq_len": dynamic["seq_len"], "fallback": fixed["file"]}
+    fixed["fallback_for"] = dynamic["file"]
+
+
+def install(result, assets_dir: str | os.PathLike, fallback=None) -> dict:
+    """Copy ``result.path`` (an ``ExportedModel``) into ``assets_dir`` and record it in the manifest.
+
+    Args:
+        result: the export (``path``, ``quantize``, ``report``).
+        assets_dir: the Android (or web) assets folder holding ``models.json``.
+        fallback: for a dynamic-length classifier (``--seq-len dynamic``), the fixed-length export of the same
+            model (e.g. written to :func:`fallback_path`): both are copied and linked in one manifest update,
+            the app runs the fixed one where the dynamic one cannot run. Required for dynamic models.
+
+    Returns:
+        The manifest entry of ``result``.
+
+    Example:
+        >>> dyn = export_tflite(model, "classifier", "m.tflite", seq_len="dynamic", ...)  # doctest: +SKIP
+        >>> fixed = export_tflite(model, "classifier", fallback_path("m.tflite"), seq_len=128, ...)  # doctest: +SKIP
+        >>> install(dyn, "android_demo/app/src/main/assets", fallback=fixed)["dynamic"]  # doctest: +SKIP
+        {'max_seq_len': 511, 'fallback': 'm_fixed128.tflite'}
+    """
+    from export.tflite_io import read_tflite, seq_spec
+
+    assets_dir = Path(assets_dir)
+    check_manifest(assets_dir)
+    name = Path(result.path).name
+    dynamic = seq_spec(read_tflite(result.path)).dynamic
+    if not dynamic and fallback is not None:
+        raise ExportError(f"{name} is a fixed-length model: it needs no fallback")
+    if dynamic and fallback is None:
+        raise ExportError(f"{name} is a dynamic-length model: install it with its fixed-length fallback "
+                          f"(runtimes that cannot resize inputs, e.g. LiteRT.js, run that one)")
+    entry = _entry_and_copy(result, assets_dir)
+    if not dynamic:
+        update_manifest(assets_dir, entry)
+        return entry
+    fixed = _entry_and_copy(fallback, assets_dir)
+    _pair(entry, fixed)
+    update_manifest(assets_dir, fixed, entry)
     return entry
 
 

@@ -5,7 +5,8 @@ Two models are fitted here (CPU is scarce, so both are 2-layer mobilebert_tiny):
 SST-2 train sentences (seq 128, as the app's manifest) and a QA model overfitted on real SQuAD dev
 questions at seq 384 (BertQuestionAnswerer pads to 384). Each is exported in the quantizations the app
 lists (float, dynamic, int8-mixed) with Task Library metadata, into one folder with an Android/web
-manifest (export.android_assets).
+manifest (export.android_assets); the classifier also as a dynamic-length export (``--seq-len dynamic``,
+inputs [1, -1]) in each quantization, installed with the fixed export as its fallback.
 """
 from __future__ import annotations
 
@@ -42,6 +43,7 @@ import task_library_replay as replay  # noqa: E402
 
 QUANTIZATIONS = ("none", "dynamic", "int8-mixed")
 CLASSIFIER_SEQ = 128
+DYNAMIC_MAX_SEQ = 511  # a dynamic export's longest input (the 512-position table less the padding slot)
 QA_SEQ = replay.MAX_SEQ_LEN
 SMALL = {"num_hidden_layers": 2}
 LABELS = ["negative", "positive"]
@@ -57,14 +59,17 @@ def sst2_texts(n: int = 40) -> list[str]:
     return [e.text_a for e in read_glue("sst-2", GLUE / "SST-2" / "dev.tsv", "dev")[:n]] + ACCENTED
 
 
-def _export(model, task, folder: Path, quantize, tokenizer, seq_len, labels=None):
-    name = f"mobilebert_{'sst2' if task == 'classifier' else 'squad'}_{quantize.replace('none', 'float')}.tflite"
+def _export(model, task, folder: Path, quantize, tokenizer, seq_len, labels=None, fallback=None):
+    """Export into ``folder`` and install in its manifest; a dynamic export (``seq_len`` "dynamic") is
+    installed with ``fallback``, the fixed export of the same model. Returns the ExportedModel."""
+    suffix = "_dynlen" if seq_len == "dynamic" else ""
+    name = f"mobilebert_{'sst2' if task == 'classifier' else 'squad'}_{quantize.replace('none', 'float')}{suffix}.tflite"
     result = export_tflite(model, task, folder / name, seq_len=seq_len, quantize=quantize, tokenizer=tokenizer,
                            vocab_file=str(VOCAB), labels=labels, data_dir=SHARED_DATA, calibration_examples=8,
                            gate_examples=8, allow_accuracy_drop=True, progress=False,
                            description=f"test {task} (mobilebert_tiny, 2 layers)")
-    android_assets.install(result, folder)
-    return folder / name
+    android_assets.install(result, folder, fallback=fallback)
+    return result
 
 
 def fit_classifier_model(tokenizer):
@@ -118,18 +123,25 @@ def build_models(folder: Path) -> dict:
     classifier = fit_classifier_model(tokenizer)
     chosen = qa_training_examples(tokenizer)
     qa = fit_qa_model(tokenizer, chosen)
-    out = {"folder": folder, "classifier": {}, "qa": {}, "sst2_texts": sst2_texts(), "qa_cases": qa_cases(chosen)}
+    out = {"folder": folder, "classifier": {}, "classifier_dynamic": {}, "qa": {}, "sst2_texts": sst2_texts(),
+           "qa_cases": qa_cases(chosen)}
     for q in QUANTIZATIONS:
-        out["classifier"][q] = _export(classifier, "classifier", folder, q, tokenizer, CLASSIFIER_SEQ, LABELS)
-        out["qa"][q] = _export(qa, "qa", folder, q, tokenizer, QA_SEQ)
+        fixed = _export(classifier, "classifier", folder, q, tokenizer, CLASSIFIER_SEQ, LABELS)
+        out["classifier"][q] = Path(fixed.path)
+        # the same classifier at each text's own length, with the fixed export as its fallback
+        out["classifier_dynamic"][q] = Path(_export(classifier, "classifier", folder, q, tokenizer, "dynamic", LABELS,
+                                                    fallback=fixed).path)
+        out["qa"][q] = Path(_export(qa, "qa", folder, q, tokenizer, QA_SEQ).path)
     return out
 
 
-def client_kernels(client: str, quantize: str) -> bool:
+def client_kernels(client: str, quantize: str, dynamic_length: bool = False) -> bool:
     """Whether ``client`` runs ``quantize`` models with XNNPACK (LiteRT's default), measured: MediaPipe
     always does; the Task Library's TF Lite (0.4.4) runs dynamic-range (hybrid) ops with the built-in
-    kernels, which quantize activations differently (1.8e-4 apart on our dynamic classifier)."""
-    return not (client == "task_library" and quantize == "dynamic")
+    kernels, which quantize activations differently (1.8e-4 apart on our dynamic classifier), and
+    dynamic-length models ([1, -1] inputs) entirely on the built-in kernels (its probabilities equal our
+    built-in run exactly, and are 4.7e-4 from XNNPACK on the int8-mixed test classifier)."""
+    return not (client == "task_library" and (quantize == "dynamic" or dynamic_length))
 
 
 class LiteRtModel:
@@ -150,12 +162,38 @@ class LiteRtModel:
         self.ms: list[float] = []
 
     def __call__(self, **feeds) -> dict[str, np.ndarray]:
+        """Run one input; a dynamic-length model ([1, -1] inputs) is resized to the feeds' length first."""
+        shapes = {name: [1, len(value)] for name, value in feeds.items()}
+        details = {d["name"]: d for d in self.interpreter.get_input_details()}
+        if any(list(details[name]["shape"]) != shape for name, shape in shapes.items()):
+            for name, shape in shapes.items():
+                self.interpreter.resize_tensor_input(self.inputs[name], shape, strict=True)
+            self.interpreter.allocate_tensors()
         for name, value in feeds.items():
             self.interpreter.set_tensor(self.inputs[name], np.asarray([value], np.int32))
         t0 = time.perf_counter()
         self.interpreter.invoke()
         self.ms.append((time.perf_counter() - t0) * 1e3)
         return {name: self.interpreter.get_tensor(i)[0] for name, i in self.outputs.items()}
+
+
+def own_length_inputs(tokenizer, texts) -> list[dict[str, np.ndarray]]:
+    """Training tokenizer, each text at its own length ([CLS] tokens [SEP], no padding): the feeds of a
+    dynamic-length model."""
+    packed = tokenizer.encode_single(texts, DYNAMIC_MAX_SEQ + 1)
+    rows = []
+    for i in range(len(texts)):
+        n = int(packed["input_mask"][i].sum())
+        assert n <= DYNAMIC_MAX_SEQ, f"text {i} is longer than {DYNAMIC_MAX_SEQ} tokens"
+        rows.append({"ids": packed["input_ids"][i, :n], "mask": packed["input_mask"][i, :n],
+                     "segment_ids": packed["segment_ids"][i, :n]})
+    return rows
+
+
+def own_length_probs(path, feeds, xnnpack: bool = True) -> np.ndarray:
+    """A dynamic-length classifier on LiteRT, each input resized to its own length: probabilities [N, labels]."""
+    model = LiteRtModel(path, xnnpack)
+    return np.stack([model(**feed)["probability"] for feed in feeds])
 
 
 def training_classifier_probs(path, tokenizer, texts, xnnpack: bool = True) -> tuple[np.ndarray, list[list[int]]]:

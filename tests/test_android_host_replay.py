@@ -13,6 +13,7 @@ from __future__ import annotations
 import collections
 import dataclasses
 import json
+import shutil
 import sys
 from pathlib import Path
 
@@ -122,7 +123,7 @@ def test_replay_answers_real_squad_questions(exported, app_tokenizer):
     assert entry["task_library"]["compatible"] is False and entry["seq_len"] == SEQ
     run = _litert_by_name(path)
     rows, logits = [], []
-    for ex, f in chosen:
+    for ex, _f in chosen:
         feature = replay.qa_preprocess(app_tokenizer, ex.context_text, ex.question_text, SEQ)
         start, end = run(feature.ids, feature.mask, feature.segment_ids)
         answers = replay.qa_postprocess(feature, start, end, context=ex.context_text)
@@ -247,3 +248,79 @@ def test_kotlin_core_matches_python_replay(exported, tokenizer, app_tokenizer, t
     print(f"\nKotlin core ({core.version}) == Python replay on {len(cases)} QA cases ({n_answers} answers), "
           f"{len(payload['classifier'])} classifier inputs; Kotlin phone ids == training ids on "
           f"{len(ACCENTED_TEXTS)} accented texts")
+
+
+# The fixed export padded to 128 vs the dynamic export at each sentence's own length are not the same
+# function: Google's attention mask (-6 on padded keys, what int8 needs) leaves padded keys a little weight.
+# Same bound as the browser test's (tests/test_web_demo.py PADDING_TOL); the test prints the measured gap.
+PADDING_TOL = 0.05
+
+
+@pytest.mark.needs_tool("kotlinc + JUnit")
+def test_kotlin_dynamic_classifier_and_fallback(app_models, tokenizer, tmp_path):
+    """The app's classifier path on the dynamic exports (tests/client_models.py): the Kotlin core's
+    own-length ids (what the app resizes the inputs to) are the training ids, and LiteRT on them gives the
+    labels of the fixed fallback run on the Kotlin core's padded ids; the app's model choice
+    (core ModelFallback on the exporter's manifest) runs the dynamic model when it loads and the fixed
+    fallback, with a notice, when the dynamic file is missing or broken."""
+    from tests.client_models import CLASSIFIER_SEQ, DYNAMIC_MAX_SEQ, QUANTIZATIONS, LiteRtModel, own_length_inputs
+
+    kotlinc = kotlin_host.find_kotlinc()
+    if kotlinc is None:
+        pytest.skip("no kotlinc >= 1.6: set $KOTLINC, put kotlinc on PATH, or "
+                    "`npm install -g kotlin-compiler@2.1.20` (see android_demo/README.md)")
+    core = kotlin_host.compile_core(kotlinc, kotlin_host.find_junit())
+    texts = app_models["sst2_texts"]
+    assets = tmp_path / "assets"
+    shutil.copytree(app_models["folder"], assets, ignore=shutil.ignore_patterns("*.json.*", "*.report.json", ".*"))
+
+    def kotlin(extra):
+        payload = {"vocab_file": str(VOCAB), "qa": [], "manifest_file": str(assets / "models.json"),
+                   "assets_dir": str(assets),
+                   "classifier": [{"text": replay.normalize_text(t)[0], "seq_len": seq, "own_length": own}
+                                  for seq, own in ((DYNAMIC_MAX_SEQ, True), (CLASSIFIER_SEQ, False)) for t in texts],
+                   **extra}
+        (tmp_path / "cases.json").write_text(json.dumps(payload, ensure_ascii=False), encoding="utf-8")
+        kotlin_host.run_replay_check(core, tmp_path / "cases.json", tmp_path / "out.json")
+        return json.loads((tmp_path / "out.json").read_text(encoding="utf-8"))
+
+    got = kotlin({})
+    own_rows, padded_rows = got["classifier"][:len(texts)], got["classifier"][len(texts):]
+    training = own_length_inputs(tokenizer, texts)
+    assert [r["ids"] for r in own_rows] == [f["ids"].tolist() for f in training]  # no padding: the token count
+    assert all(len(r["ids"]) == CLASSIFIER_SEQ for r in padded_rows)
+    dynamic_files = {app_models["classifier_dynamic"][q].name for q in QUANTIZATIONS}
+    assert set(got["choices"]) >= dynamic_files and not {app_models["classifier"][q].name for q in QUANTIZATIONS} \
+        & set(got["choices"])  # the picker offers the dynamic models, not their fallbacks apart
+    chosen = {c["file"]: c for c in got["chosen"]}
+    assert all(chosen[f]["runs"] == f and chosen[f]["notice"] is None for f in dynamic_files)
+
+    figures = []
+    for q in QUANTIZATIONS:
+        dynamic, fixed = LiteRtModel(app_models["classifier_dynamic"][q]), LiteRtModel(app_models["classifier"][q])
+        own = np.stack([dynamic(ids=r["ids"], mask=r["mask"], segment_ids=[0] * len(r["ids"]))["probability"]
+                        for r in own_rows])
+        padded = np.stack([fixed(ids=r["ids"], mask=r["mask"], segment_ids=[0] * len(r["ids"]))["probability"]
+                           for r in padded_rows])
+        gap = float(np.abs(own - padded).max())
+        figures.append(f"{q}: labels equal on {int((own.argmax(-1) == padded.argmax(-1)).sum())}/{len(texts)}, max "
+                       f"|dp| {gap:.2e}, {np.median(dynamic.ms):.2f} vs {np.median(fixed.ms):.2f} ms/inference")
+        assert (own.argmax(-1) == padded.argmax(-1)).all(), q
+        assert gap <= PADDING_TOL, (q, gap)
+        assert len(set(own.argmax(-1))) == 2
+    lengths = [len(r["ids"]) for r in own_rows]
+    print(f"\nKotlin own-length ids ({min(lengths)}-{max(lengths)} tokens) on the dynamic exports vs padded to "
+          f"{CLASSIFIER_SEQ} on the fixed fallbacks, {len(texts)} real SST-2 sentences: " + "; ".join(figures))
+
+    # the dynamic model missing from assets, or broken: the fixed fallback runs, and the notice says why
+    missing, broken = app_models["classifier_dynamic"]["none"].name, app_models["classifier_dynamic"]["int8-mixed"].name
+    (assets / missing).unlink()
+    (assets / broken).write_bytes(b"\0" * 64)
+    chosen = {c["file"]: c for c in kotlin({})["chosen"]}
+    for file, quantize, reason in ((missing, "none", "is not in assets"), (broken, "int8-mixed", "no TFL3 identifier")):
+        fallback = app_models["classifier"][quantize].name
+        assert chosen[file]["runs"] == fallback
+        assert chosen[file]["notice"].startswith(f"own-length model {file} failed (") and reason in chosen[file]["notice"]
+        assert f"running the fixed-length {fallback} (seq {CLASSIFIER_SEQ}) instead" in chosen[file]["notice"]
+    intact = app_models["classifier_dynamic"]["dynamic"].name
+    assert chosen[intact]["runs"] == intact and chosen[intact]["notice"] is None

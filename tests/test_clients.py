@@ -5,6 +5,10 @@
   tokenizer -> LiteRT) to 1e-5 on real SST-2 sentences; BertQuestionAnswerer gives the same top-5 answer
   spans as android_demo/host_replay on real SQuAD passages, some filling the 384-token window.
 - MediaPipe Tasks (mediapipe 1.2.3) TextClassifier: same labels and probabilities to 1e-5.
+- Dynamic-length classifiers (``--seq-len dynamic``, inputs [1, -1]): both clients resize the inputs to the
+  token count; they give the labels they give on the fixed export, and the probabilities of our LiteRT run
+  at each sentence's own length to 1e-5 (same kernels, same inputs: only float summation order may differ;
+  the Task Library's TF Lite runs [1, -1] models on its built-in kernels, not XNNPACK: client_kernels).
 
 "Our pipeline" runs LiteRT with the kernels the client uses (client_models.client_kernels): XNNPACK,
 except the Task Library's dynamic-range models, which its TF Lite runs on the built-in hybrid kernels.
@@ -20,8 +24,8 @@ import numpy as np
 import pytest
 
 from mobilebert_tf.tokenization import BertTokenizer
-from tests.client_models import (CLIENTS_PYTHON, LABELS, client_kernels, QA_SEQ, QUANTIZATIONS, replay, replay_answers, run_clients,
-                                 training_classifier_probs)
+from tests.client_models import (CLIENTS_PYTHON, LABELS, QA_SEQ, QUANTIZATIONS, client_kernels, own_length_inputs,
+                                 own_length_probs, replay, replay_answers, run_clients, training_classifier_probs)
 from tests.conftest import VOCAB
 
 pytestmark = [pytest.mark.slow, pytest.mark.needs_tool("the clients venv (make clients-venv)")]
@@ -35,8 +39,9 @@ def clients(app_models, tmp_path_factory):
     texts = [replay.normalize_text(t)[0] for t in app_models["sst2_texts"]]
     cases = [{"context": replay.normalize_text(c["context"])[0], "question": replay.normalize_text(c["question"])[0]}
              for c in app_models["qa_cases"]]
-    job = {"metadata": [str(p) for q in QUANTIZATIONS for p in (app_models["classifier"][q], app_models["qa"][q])],
-           "classifier": [{"model": str(app_models["classifier"][q]), "texts": texts} for q in QUANTIZATIONS],
+    classifiers = [app_models[kind][q] for kind in ("classifier", "classifier_dynamic") for q in QUANTIZATIONS]
+    job = {"metadata": [str(p) for p in classifiers] + [str(app_models["qa"][q]) for q in QUANTIZATIONS],
+           "classifier": [{"model": str(p), "texts": texts} for p in classifiers],
            "qa": [{"model": str(app_models["qa"][q]), "cases": cases} for q in QUANTIZATIONS]}
     return run_clients(job, tmp_path_factory.mktemp("clients"))
 
@@ -48,9 +53,9 @@ def tokenizer():
 
 def test_metadata_displayer_reads_our_metadata(app_models, clients):
     for q in QUANTIZATIONS:
-        for task in ("classifier", "qa"):
-            got = clients["metadata"][str(app_models[task][q])]
-            expected_files = ["labels.txt", "vocab.txt"] if task == "classifier" else ["vocab.txt"]
+        for kind in ("classifier", "classifier_dynamic", "qa"):
+            got = clients["metadata"][str(app_models[kind][q])]
+            expected_files = ["vocab.txt"] if kind == "qa" else ["labels.txt", "vocab.txt"]
             assert got["files"] == expected_files
             meta = got["json"]["subgraph_metadata"][0]
             assert sorted(t["name"] for t in meta["input_tensor_metadata"]) == ["ids", "mask", "segment_ids"]
@@ -78,6 +83,41 @@ def test_classifiers_agree_with_our_pipeline(app_models, clients, tokenizer, qua
         assert diff <= PROB_TOL, (client, diff)
     assert len(set(ours_labels)) == 2  # a trained model: both labels occur
     print(f"\n{path.name} on {len(texts)} real SST-2 sentences ({sum(not t.isascii() for t in texts)} accented): "
+          + "; ".join(figures))
+
+
+def _client_probs(rows) -> tuple[np.ndarray, list[str]]:
+    probs = np.array([[scores[label] for label in LABELS] for scores in rows])
+    return probs, [max(scores, key=scores.get) for scores in rows]
+
+
+@pytest.mark.parametrize("quantize", QUANTIZATIONS)
+def test_clients_run_dynamic_exports_at_own_length(app_models, clients, tokenizer, quantize):
+    """BertNLClassifier and MediaPipe's TextClassifier on the dynamic export: the labels they give on the
+    fixed export, and our own-length LiteRT probabilities to PROB_TOL. The dynamic and the fixed export are
+    not the same function (Google's -6 attention mask leaves padded keys a little weight), so probabilities
+    are compared with the own-length run, labels with the fixed export."""
+    fixed, dynamic = app_models["classifier"][quantize], app_models["classifier_dynamic"][quantize]
+    texts = app_models["sst2_texts"]
+    feeds = own_length_inputs(tokenizer, texts)
+    figures = []
+    for client in ("task_library", "mediapipe"):
+        ours = own_length_probs(dynamic, feeds, client_kernels(client, quantize, dynamic_length=True))
+        dyn_probs, dyn_labels = _client_probs(clients["classifier"][str(dynamic)][client])
+        fixed_probs, fixed_labels = _client_probs(clients["classifier"][str(fixed)][client])
+        diff = float(np.abs(dyn_probs - ours).max())
+        padding = float(np.abs(dyn_probs - fixed_probs).max())
+        dyn_ms = np.median(clients["classifier"][str(dynamic)][client + "_ms"])
+        fixed_ms = np.median(clients["classifier"][str(fixed)][client + "_ms"])
+        figures.append(f"{client}: labels == fixed export's on {sum(a == b for a, b in zip(dyn_labels, fixed_labels))}"
+                       f"/{len(texts)}, max prob diff vs own-length LiteRT {diff:.2e} (vs fixed {padding:.2e}), "
+                       f"{dyn_ms:.2f} ms/inference (fixed export: {fixed_ms:.2f})")
+        assert dyn_labels == fixed_labels, client
+        assert dyn_labels == [LABELS[i] for i in ours.argmax(-1)], client
+        assert diff <= PROB_TOL, (client, diff)
+    assert len(set(dyn_labels)) == 2
+    lengths = [len(f["ids"]) for f in feeds]
+    print(f"\n{dynamic.name} on {len(texts)} real SST-2 sentences ({min(lengths)}-{max(lengths)} tokens): "
           + "; ".join(figures))
 
 

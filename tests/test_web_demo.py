@@ -6,6 +6,11 @@ page, LiteRT.js 2.5.3 (wasm) runs the exported models, puppeteer-core drives the
 - probabilities == Python LiteRT to 1e-6 (float and int8-mixed classifiers, trained; dynamic-range to 2e-4,
   see DYNAMIC_TOL), same labels;
 - top-5 QA answers (token spans, text) == the host replay on real SQuAD passages;
+- dynamic-length classifiers (manifest "dynamic", inputs [1, -1]): LiteRT.js 2.5.3 cannot run them (it has no
+  input resize; a [1, n] tensor does not match the compiled [1, -1] one), so the page runs the fixed fallback
+  the manifest names and shows a note saying why; it does the same when the dynamic file is missing or broken.
+  The fallback's labels equal the dynamic export's own-length labels (Python LiteRT), probabilities within
+  PADDING_TOL;
 - a screenshot of the QA screen (``MOBILEBERT_WEB_DEMO_SCREENSHOT=path`` keeps a copy, e.g. docs/web_demo.png).
 
 Tools: Debian's chromium and web_demo/node_modules (``make tools``); a skip fails under CI.
@@ -24,7 +29,8 @@ import numpy as np
 import pytest
 
 from mobilebert_tf.tokenization import BertTokenizer
-from tests.client_models import CLASSIFIER_SEQ, QUANTIZATIONS, LiteRtModel, replay, replay_answers, training_classifier_probs
+from tests.client_models import (CLASSIFIER_SEQ, QUANTIZATIONS, LiteRtModel, own_length_inputs, own_length_probs, replay,
+                                 replay_answers, training_classifier_probs)
 from tests.conftest import VOCAB
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -37,40 +43,76 @@ PROB_TOL = 1e-6
 # on our dynamic classifier (measured; LiteRT.js has no option to pick kernels). Float and int8-mixed
 # agree to 1e-7.
 DYNAMIC_TOL = 2e-4
+# The fixed export padded to 128 vs the dynamic export at each sentence's own length: not the same function,
+# since Google's attention mask (-6 on padded keys, what int8 needs) leaves padded keys a little weight.
+# Measured on the trained 2-layer test classifier: at most PADDING_TOL apart (see the test's output).
+PADDING_TOL = 0.05
+LITERT_JS_NO_RESIZE = "does not match expected ranked tensor type Int32[1, -1]"
+
+
+def _serve(folder):
+    """`mobilebert web-demo --models folder --port 0` in a subprocess: (process, the URL it prints)."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    proc = subprocess.Popen([sys.executable, "-m", "mobilebert_tf.cli", "web-demo", "--models",
+                             str(folder), "--port", "0"], stdout=subprocess.PIPE,
+                            stderr=subprocess.DEVNULL, text=True, env=env, cwd=ROOT)
+    line = proc.stdout.readline()
+    match = re.search(r"http://127\.0\.0\.1:\d+/", line)
+    if not match:
+        proc.terminate()
+        proc.wait(timeout=30)
+        raise AssertionError(f"web-demo printed {line!r}")
+    return proc, match.group(0)
 
 
 @pytest.fixture(scope="module")
-def server(app_models):
-    """`mobilebert web-demo --models DIR --port 0` in a subprocess; yields the URL it prints."""
+def broken_folder(app_models, tmp_path_factory):
+    """A copy of the models folder whose float dynamic model is missing and int8-mixed one is broken (cut)."""
+    folder = tmp_path_factory.mktemp("web_broken")
+    for f in app_models["folder"].iterdir():
+        if f.suffix in (".tflite", ".json"):
+            shutil.copyfile(f, folder / f.name)
+    (folder / app_models["classifier_dynamic"]["none"].name).unlink()
+    broken = folder / app_models["classifier_dynamic"]["int8-mixed"].name
+    broken.write_bytes(broken.read_bytes()[:4096])
+    return folder
+
+
+@pytest.fixture(scope="module")
+def server(app_models, broken_folder):
+    """Two web-demo servers: the models folder and its broken copy; yields their URLs."""
     if not Path(CHROMIUM).exists() or shutil.which("node") is None:
         pytest.skip(f"no {CHROMIUM} or node: `apt-get install chromium` (make tools)")
     if not (WEB / "node_modules" / "puppeteer-core").is_dir():
         pytest.skip("web_demo/node_modules missing: `make web-deps`")
-    env = {**os.environ, "PYTHONPATH": str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", "")}
-    proc = subprocess.Popen([sys.executable, "-m", "mobilebert_tf.cli", "web-demo", "--models",
-                             str(app_models["folder"]), "--port", "0"], stdout=subprocess.PIPE,
-                            stderr=subprocess.DEVNULL, text=True, env=env, cwd=ROOT)
+    procs = []
     try:
-        line = proc.stdout.readline()
-        match = re.search(r"http://127\.0\.0\.1:\d+/", line)
-        assert match, f"web-demo printed {line!r}"
-        yield match.group(0)
+        for folder in (app_models["folder"], broken_folder):
+            proc, url = _serve(folder)
+            procs.append((proc, url))
+        yield procs[0][1], procs[1][1]
     finally:
-        proc.terminate()
-        proc.wait(timeout=30)
+        for proc, _ in procs:
+            proc.terminate()
+            proc.wait(timeout=30)
 
 
 @pytest.fixture(scope="module")
 def browser(app_models, server, tmp_path_factory):
     tmp = tmp_path_factory.mktemp("browser")
+    url, broken_url = server
     case = app_models["qa_cases"][0]
-    job = {"classifier": [{"model": app_models["classifier"][q].name, "texts": app_models["sst2_texts"]}
-                          for q in QUANTIZATIONS],
+    texts = app_models["sst2_texts"]
+    classifiers = [app_models[kind][q].name for kind in ("classifier", "classifier_dynamic") for q in QUANTIZATIONS]
+    job = {"classifier": [{"model": name, "texts": texts} for name in classifiers],
            "qa": [{"model": app_models["qa"][q].name, "cases": app_models["qa_cases"]} for q in QUANTIZATIONS],
-           "screenshot": {"model": app_models["qa"]["none"].name, **case}}
+           "screenshot": {"model": app_models["qa"]["none"].name, **case},
+           "classifier_screen": {"model": app_models["classifier_dynamic"]["none"].name, "text": texts[0]},
+           "other": {"url": broken_url, "classifier": [{"model": app_models["classifier_dynamic"][q].name,
+                                                        "texts": texts[:8]} for q in ("none", "int8-mixed")]}}
     (tmp / "job.json").write_text(json.dumps(job, ensure_ascii=False), encoding="utf-8")
     shot = tmp / "web_demo.png"
-    proc = subprocess.run(["node", str(WEB / "test" / "browser_check.mjs"), server, str(tmp / "job.json"),
+    proc = subprocess.run(["node", str(WEB / "test" / "browser_check.mjs"), url, str(tmp / "job.json"),
                            str(tmp / "out.json"), str(shot)], capture_output=True, text=True, timeout=900, cwd=WEB,
                           env={**os.environ, "CHROMIUM": CHROMIUM})
     assert proc.returncode == 0, proc.stderr[-4000:]
@@ -116,6 +158,45 @@ def test_page_probabilities_match_python_litert(app_models, browser, tokenizer, 
     assert [r["labels"] for r in rows][0] == ["negative", "positive"]
     assert (page.argmax(-1) == ours.argmax(-1)).all()
     assert diff <= (DYNAMIC_TOL if quantize == "dynamic" else PROB_TOL), diff
+
+
+@pytest.mark.parametrize("quantize", QUANTIZATIONS)
+def test_page_runs_fixed_fallback_of_dynamic_classifier(app_models, browser, tokenizer, quantize):
+    """LiteRT.js 2.5.3 cannot run a [1, -1] model (no input resize): the page tries the dynamic classifier,
+    falls back to the fixed export the manifest names, and says so; the fallback's results are the fixed
+    model's, and its labels those of the dynamic export at each sentence's own length (Python LiteRT)."""
+    out, _ = browser
+    dynamic, fixed = app_models["classifier_dynamic"][quantize], app_models["classifier"][quantize]
+    rows, fixed_rows = out["classifier"][dynamic.name], out["classifier"][fixed.name]
+    assert {r["runs"] for r in rows} == {fixed.name} and not any(r["ownLength"] for r in rows)
+    assert all(LITERT_JS_NO_RESIZE in r["note"] and f"running the fixed-length {fixed.name}" in r["note"] for r in rows)
+    page = np.array([r["probs"] for r in rows])
+    assert page.tolist() == [r["probs"] for r in fixed_rows]  # the fixed model, run the same way
+    own = own_length_probs(dynamic, own_length_inputs(tokenizer, app_models["sst2_texts"]))
+    diff = float(np.abs(page - own).max())
+    print(f"\n{dynamic.name}: LiteRT.js ran the fixed fallback ({fixed.name}); labels == dynamic export at own "
+          f"length (Python LiteRT) on {len(rows)} texts, max prob diff {diff:.2e} (padding to {CLASSIFIER_SEQ})")
+    assert (page.argmax(-1) == own.argmax(-1)).all()
+    assert diff <= PADDING_TOL, diff
+
+
+def test_page_falls_back_when_dynamic_model_missing_or_broken(app_models, browser):
+    out, _ = browser
+    for quantize, reason in (("none", "HTTP 404"), ("int8-mixed", "no metadata zip")):
+        dynamic, fixed = app_models["classifier_dynamic"][quantize], app_models["classifier"][quantize]
+        rows = out["other"][dynamic.name]
+        assert {r["runs"] for r in rows} == {fixed.name}, quantize
+        assert all(reason in r["note"] for r in rows), rows[0]["note"]
+        assert [r["probs"] for r in rows] == [r["probs"] for r in out["classifier"][fixed.name][:len(rows)]]
+
+
+def test_classifier_screen_shows_the_fallback_note(app_models, browser):
+    screen = browser[0]["classifier_screen"]
+    dynamic, fixed = app_models["classifier_dynamic"]["none"], app_models["classifier"]["none"]
+    assert dynamic.name in screen["options"] and fixed.name not in screen["options"]  # the fallback is not offered apart
+    assert screen["note"] and LITERT_JS_NO_RESIZE in screen["note"] and fixed.name in screen["note"]
+    assert f"({fixed.name}, padded to {CLASSIFIER_SEQ})" in screen["latency"]
+    assert "negative" in screen["result"] and "positive" in screen["result"]
 
 
 @pytest.mark.parametrize("quantize", QUANTIZATIONS)

@@ -6,6 +6,7 @@ import {classifierPreprocess, normalizeText, originalSpan, phoneIds, qaPostproce
 
 const $ = (id) => document.getElementById(id);
 const loaded = new Map();  // file -> {compiled, tokenizer, labels, entry}
+const classifiers = new Map();  // classifier file picked -> {model (what runs), ownLength, note}
 let manifest = null;
 let screen = 'qa';
 
@@ -19,7 +20,9 @@ async function loadModel(file) {
   if (loaded.has(file)) return loaded.get(file);
   const entry = manifest.models.find((m) => m.file === file);
   if (!entry) throw new Error(`${file} is not in models.json`);
-  const bytes = new Uint8Array(await (await fetch(`/models/${file}`)).arrayBuffer());
+  const response = await fetch(`/models/${file}`);
+  if (!response.ok) throw new Error(`${file}: HTTP ${response.status} ${response.statusText}`);
+  const bytes = new Uint8Array(await response.arrayBuffer());
   const files = readMetadataZip(bytes);
   const vocabName = entry.tokenizer?.vocab_file || 'vocab.txt';
   if (!files[vocabName]) throw new Error(`${file}: no ${vocabName} in its metadata`);
@@ -49,13 +52,45 @@ async function run(model, feeds) {
   return {arrays, ms};
 }
 
-/** Classify ``text`` with model ``file``: {labels, probs, ids, ms}. */
+/**
+ * The model that runs for classifier ``file``: a dynamic-length model (manifest "dynamic") is loaded and
+ * tried on a 3-token input at its own length; if it is missing, does not compile, or cannot run at that
+ * length (LiteRT.js 2.5.3 has no input resize: a [1, -1] model fails to run), its fixed fallback runs and
+ * ``note`` says why. {model, ownLength, note}.
+ */
+async function loadClassifier(file) {
+  if (classifiers.has(file)) return classifiers.get(file);
+  const entry = manifest.models.find((m) => m.file === file);
+  if (!entry) throw new Error(`${file} is not in models.json`);
+  let choice;
+  if (entry.dynamic) {
+    try {
+      const model = await loadModel(file);
+      const probe = classifierPreprocess(model.tokenizer, 'ok', entry.seq_len, true);
+      await run(model, {ids: probe.ids, mask: probe.mask, segment_ids: probe.segmentIds});
+      choice = {model, ownLength: true, note: null};
+    } catch (e) {
+      const fallback = await loadModel(entry.dynamic.fallback);
+      const reason = String(e.message || e).split('\n')[0].slice(0, 160);
+      choice = {model: fallback, ownLength: false,
+                note: `own-length model ${file} cannot run here (${reason}); running the fixed-length ` +
+                      `${fallback.entry.file} (seq ${fallback.entry.seq_len}) instead`};
+    }
+  } else {
+    choice = {model: await loadModel(file), ownLength: false, note: null};
+  }
+  classifiers.set(file, choice);
+  return choice;
+}
+
+/** Classify ``text`` with classifier ``file``: {labels, probs, ids, ms, runs (the file that ran), ownLength, note}. */
 async function classify(file, text) {
-  const model = await loadModel(file);
+  const {model, ownLength, note} = await loadClassifier(file);
   const norm = normalizeText(text).text;  // as training: accents dropped, lower-cased
-  const input = classifierPreprocess(model.tokenizer, norm, model.entry.seq_len);
+  const input = classifierPreprocess(model.tokenizer, norm, model.entry.seq_len, ownLength);
   const {arrays, ms} = await run(model, {ids: input.ids, mask: input.mask, segment_ids: input.segmentIds});
-  return {labels: model.labels, probs: Array.from(arrays.probability), ids: Array.from(input.ids), ms};
+  return {labels: model.labels, probs: Array.from(arrays.probability), ids: Array.from(input.ids), ms,
+          runs: model.entry.file, ownLength, note};
 }
 
 /** Answer ``question`` about ``context`` with model ``file``: {answers, ids, ms}; spans in the original. */
@@ -75,12 +110,21 @@ function tokenize(file, text) {
   return loadModel(file).then((m) => phoneIds(m.tokenizer, text));
 }
 
-function showInfo(model) {
+function showInfo(model, note = null) {
   const e = model.entry;
+  const length = e.dynamic ? `each text's own length (at most ${e.seq_len})` : e.seq_len;
   const rows = [['name', e.file], ['description', e.description || ''], ['task', e.task],
                 ['quantization', e.quantization], ['size', `${(model.size / 1e6).toFixed(2)} MB`],
-                ['sequence length', e.seq_len], ['runtime', 'LiteRT.js 2.5.3, wasm (CPU)']];
-  $('model-info').innerHTML = rows.map(([k, v]) => `<dt>${k}</dt><dd>${String(v)}</dd>`).join('');
+                ['sequence length', length], ['runtime', 'LiteRT.js 2.5.3, wasm (CPU)']];
+  $('model-info').innerHTML = rows.map(([k, v]) => `<dt>${k}</dt><dd>${escapeHtml(String(v))}</dd>`).join('');
+  $('model-note').textContent = note || '';
+  $('model-note').hidden = !note;
+}
+
+/** The model info of ``file``; for a classifier, of the model that runs (a fallback, with its note). */
+function showModel(file) {
+  if (screen === 'qa') return loadModel(file).then((m) => showInfo(m));
+  return loadClassifier(file).then((c) => showInfo(c.model, c.note));
 }
 
 function escapeHtml(s) {
@@ -89,9 +133,11 @@ function escapeHtml(s) {
 
 function fillModels() {
   const task = screen === 'qa' ? 'qa' : 'classifier';
-  const models = manifest.models.filter((m) => m.task === task);
-  $('model').innerHTML = models.map((m) => `<option value="${m.file}">${m.file} (${m.quantization})</option>`).join('');
-  if (models.length) loadModel(models[0].file).then(showInfo).catch(fail);
+  // a dynamic model's fixed fallback is not offered apart: the page runs it when the dynamic one cannot
+  const models = manifest.models.filter((m) => m.task === task && !m.fallback_for);
+  $('model').innerHTML = models.map((m) => `<option value="${m.file}">${m.file} (${m.quantization}` +
+    `${m.dynamic ? ', own length' : ''})</option>`).join('');
+  if (models.length) showModel(models[0].file).catch(fail);
 }
 
 function fail(e) {
@@ -114,7 +160,10 @@ async function onAnswer() {
 
 async function onClassify() {
   const result = await classify($('model').value, $('text').value);
-  $('classifier-latency').textContent = `inference ${result.ms.toFixed(1)} ms`;
+  $('classifier-latency').textContent = `inference ${result.ms.toFixed(1)} ms (${result.runs}, ` +
+    `${result.ownLength ? `${result.ids.length} tokens` : `padded to ${result.ids.length}`})`;
+  $('model-note').textContent = result.note || '';
+  $('model-note').hidden = !result.note;
   $('classifier-result').innerHTML = result.labels.map((label, i) =>
     `<li>${escapeHtml(label)}<span class="bar" style="width:${Math.round(200 * result.probs[i])}px"></span>` +
     `${result.probs[i].toFixed(4)}</li>`).join('');
@@ -138,7 +187,7 @@ async function main() {
   $('text').value = 'A charming, funny and touching café of a film.';
   $('tab-qa').onclick = () => switchTo('qa');
   $('tab-classifier').onclick = () => switchTo('classifier');
-  $('model').onchange = () => loadModel($('model').value).then(showInfo).catch(fail);
+  $('model').onchange = () => showModel($('model').value).catch(fail);
   $('run-qa').onclick = () => onAnswer().catch(fail);
   $('run-classifier').onclick = () => onClassify().catch(fail);
   fillModels();
@@ -146,6 +195,5 @@ async function main() {
 
 // for tests/test_web_demo.py (puppeteer): the page's own pipeline, callable from outside
 const ready = main();
-window.demo = {ready, classify, answer, tokenize, switchTo, showInfo: (f) => loadModel(f).then(showInfo),
-               onAnswer, onClassify};
+window.demo = {ready, classify, answer, tokenize, switchTo, showInfo: showModel, onAnswer, onClassify};
 ready.catch(fail);

@@ -202,14 +202,18 @@ export function qaPostprocess(feature, startLogits, endLogits, context) {
   });
 }
 
-/** BertNLClassifier's preprocessing: [CLS] tokens [SEP], zeros after, segment 0. */
-export function classifierPreprocess(tokenizer, text, maxSeqLen) {
+/**
+ * BertNLClassifier's preprocessing: [CLS] tokens [SEP] cut to maxSeqLen, zeros after, segment 0. With
+ * ownLength (a dynamic-length model) the arrays are exactly as long as the tokens, not padded.
+ */
+export function classifierPreprocess(tokenizer, text, maxSeqLen, ownLength = false) {
   const subwords = tokenizer.tokenize(asciiLower(text));
   const n = Math.min(maxSeqLen, subwords.length + 2);
   const tokens = [CLS, ...subwords.slice(0, n - 2), SEP];
-  const ids = new Int32Array(maxSeqLen), mask = new Int32Array(maxSeqLen);
+  const length = ownLength ? n : maxSeqLen;
+  const ids = new Int32Array(length), mask = new Int32Array(length);
   tokens.forEach((t, i) => { ids[i] = tokenizer.lookupId(t) ?? 0; mask[i] = 1; });
-  return {ids, mask, segmentIds: new Int32Array(maxSeqLen)};
+  return {ids, mask, segmentIds: new Int32Array(length)};
 }
 
 /** The files of the zip archive appended to a .tflite (stored entries, as the exporter writes them). */

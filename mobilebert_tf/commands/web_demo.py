@@ -40,7 +40,8 @@ def check_models(models: Path) -> dict:
     """Check a models folder for the demo.
 
     Args:
-        models: folder with models.json and the .tflite files it lists.
+        models: folder with models.json and the .tflite files it lists (a dynamic-length model may be
+            missing when its fixed fallback is present: the page then runs the fallback).
     Returns:
         the parsed manifest. Raises WebDemoError naming the folder/file and the problem.
 
@@ -61,7 +62,10 @@ def check_models(models: Path) -> dict:
     entries = manifest.get("models") if isinstance(manifest, dict) else None
     if not entries:
         raise WebDemoError(f"{manifest_file}: lists no models")
-    missing = [m.get("file") for m in entries if not (models / str(m.get("file"))).is_file()]
+    # a dynamic-length model may be absent when its fixed fallback is there: the page runs the fallback
+    present = {str(m.get("file")) for m in entries if (models / str(m.get("file"))).is_file()}
+    missing = [m.get("file") for m in entries if str(m.get("file")) not in present
+               and str((m.get("dynamic") or {}).get("fallback")) not in present]
     if missing:
         raise WebDemoError(f"{manifest_file}: lists {', '.join(map(str, missing))}, not found in {models}")
     return manifest

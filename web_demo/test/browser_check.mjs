@@ -59,6 +59,40 @@ try {
     info: document.getElementById('model-info').textContent,
     status: document.getElementById('status').textContent,
   }));
+  // a dynamic-length classifier on the classification screen: what runs, and the note the page shows
+  if (job.classifier_screen) {
+    out.classifier_screen = await page.evaluate(async (c) => {
+      window.demo.switchTo('classifier');
+      document.getElementById('model').value = c.model;
+      await window.demo.showInfo(c.model);
+      const note = document.getElementById('model-note');
+      const shown = {info: document.getElementById('model-info').textContent, note: note.hidden ? null : note.textContent,
+                     options: Array.from(document.getElementById('model').options).map((o) => o.value)};
+      document.getElementById('text').value = c.text;
+      await window.demo.onClassify();
+      shown.latency = document.getElementById('classifier-latency').textContent;
+      shown.result = document.getElementById('classifier-result').textContent;
+      window.demo.switchTo('qa');
+      return shown;
+    }, job.classifier_screen);
+  }
+  // the same page on another models folder (dynamic models missing or broken there)
+  if (job.other) {
+    const other = await browser.newPage();
+    other.on('pageerror', (e) => logs.push(`pageerror: ${e.message}`));
+    await other.goto(job.other.url, {waitUntil: 'load', timeout: 60000});
+    await other.evaluate(() => window.demo.ready);
+    out.other = await other.evaluate(async (job) => {
+      const result = {};
+      for (const c of job.classifier) {
+        const rows = [];
+        for (const text of c.texts) rows.push(await window.demo.classify(c.model, text));
+        result[c.model] = rows;
+      }
+      return result;
+    }, job.other);
+    await other.close();
+  }
   await page.screenshot({path: shotPath, fullPage: true});
   out.logs = logs;
   fs.writeFileSync(outPath, JSON.stringify(out));

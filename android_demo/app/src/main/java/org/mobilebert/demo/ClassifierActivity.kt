@@ -19,7 +19,11 @@ import org.mobilebert.demo.core.LabelScore
 import org.mobilebert.demo.core.ModelEntry
 import org.mobilebert.demo.core.Task
 
-/** Sentence classification with BertNLClassifier: label probabilities (labels from the model) and latency. */
+/**
+ * Sentence classification: label probabilities (labels from the model) and latency. A dynamic-length model
+ * runs each sentence at its own length, with its fixed fallback when it cannot run (Engines.classifier);
+ * other models run on BertNLClassifier.
+ */
 class ClassifierActivity : AppCompatActivity() {
     private lateinit var repository: ModelRepository
     private var entries: List<ModelEntry> = emptyList()
@@ -42,7 +46,7 @@ class ClassifierActivity : AppCompatActivity() {
         buttons = listOf(findViewById(R.id.classifyButton), findViewById(R.id.benchButton))
 
         entries = try {
-            repository.manifest.forTask(Task.CLASSIFIER)
+            repository.manifest.choices(Task.CLASSIFIER)  // a dynamic model's fixed fallback is not offered apart
         } catch (e: IllegalArgumentException) {
             showError(e.message ?: e.toString())
             emptyList()
@@ -79,7 +83,7 @@ class ClassifierActivity : AppCompatActivity() {
     private fun loadEngine() {
         val key = controls.key ?: return
         val entry = controls.model ?: return
-        if (!repository.isBundled(entry)) {
+        if (!runnable(entry)) {
             controls.showEngine(null, null)
             showError(getString(R.string.missing_model, entry.file))
             return
@@ -103,7 +107,7 @@ class ClassifierActivity : AppCompatActivity() {
     private fun run(times: Int) {
         val key: EngineCache.Key = controls.key ?: return
         val entry = controls.model ?: return
-        if (!repository.isBundled(entry)) {
+        if (!runnable(entry)) {
             showError(getString(R.string.missing_model, entry.file))
             return
         }
@@ -132,6 +136,10 @@ class ClassifierActivity : AppCompatActivity() {
             }
         }
     }
+
+    /** The model, or (for a dynamic-length model) its fixed fallback, is in the APK. */
+    private fun runnable(entry: ModelEntry): Boolean =
+        repository.isBundled(entry) || repository.manifest.fallbackOf(entry)?.let { repository.isBundled(it) } == true
 
     private fun showScores(ranked: List<LabelScore>) {
         scores.removeAllViews()

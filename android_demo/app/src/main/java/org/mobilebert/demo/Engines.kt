@@ -3,6 +3,7 @@ package org.mobilebert.demo
 import android.content.Context
 import android.os.SystemClock
 import org.mobilebert.demo.core.AnswerHighlighter
+import org.mobilebert.demo.core.BertClassifierInput
 import org.mobilebert.demo.core.BertQa
 import org.mobilebert.demo.core.CharSpan
 import org.mobilebert.demo.core.Delegate
@@ -11,6 +12,7 @@ import org.mobilebert.demo.core.EngineCache
 import org.mobilebert.demo.core.EngineChoice
 import org.mobilebert.demo.core.LabelScore
 import org.mobilebert.demo.core.ModelEntry
+import org.mobilebert.demo.core.ModelFallback
 import org.mobilebert.demo.core.QaFeature
 import org.mobilebert.demo.core.Task
 import org.mobilebert.demo.core.TextNormalizer
@@ -196,6 +198,58 @@ class TaskLibraryClassifierEngine(context: Context, entry: ModelEntry, delegate:
     override fun close() = classifier.close()
 }
 
+/**
+ * A classifier on the plain Interpreter, tensors found by name. A dynamic-length model (input signature
+ * [1, -1]) gets each text at its own length: the inputs are resized to the token count (and the tensors
+ * re-allocated) whenever it changes; a fixed-length model gets the text padded to its length.
+ */
+class InterpreterClassifierEngine(
+    repository: ModelRepository,
+    private val entry: ModelEntry,
+    delegate: Delegate,
+    threads: Int,
+    private val tokenizer: WordpieceTokenizer,
+) : ClassifierEngine {
+    private val setup = interpreterSetup(delegate, threads)
+    private val interpreter = try {
+        Interpreter(repository.mapModel(entry), setup.options)
+    } catch (e: Exception) {
+        setup.resource?.close()
+        throw e
+    }
+    private val inputNames = listOf("ids", "mask", "segment_ids")
+    /** From the model itself, not the manifest: what the runtime will be asked to do. */
+    private val ownLength = inputNames.any { -1 in interpreter.getInputTensor(interpreter.getInputIndex(it)).shapeSignature() }
+    private var allocatedLength = -1
+
+    override val runtime = if (ownLength) "Interpreter, inputs resized to each text's length (<= ${entry.seqLen})"
+    else "Interpreter (seq ${entry.seqLen}, padded)"
+
+    override fun classify(text: String): ClassifierOutput {
+        val normalized = TextNormalizer.forModel(text, entry.tokenizer.lowercase).text
+        val start = SystemClock.elapsedRealtimeNanos()
+        val input = BertClassifierInput.preprocess(tokenizer, normalized, entry.seqLen, ownLength)
+        if (ownLength && input.ids.size != allocatedLength) {
+            for (name in inputNames) interpreter.resizeInput(interpreter.getInputIndex(name), intArrayOf(1, input.ids.size))
+            interpreter.allocateTensors()
+            allocatedLength = input.ids.size
+        }
+        val inputs = arrayOfNulls<Any>(interpreter.inputTensorCount)
+        inputs[interpreter.getInputIndex("ids")] = arrayOf(input.ids)
+        inputs[interpreter.getInputIndex("mask")] = arrayOf(input.mask)
+        inputs[interpreter.getInputIndex("segment_ids")] = arrayOf(input.segmentIds)
+        val probability = arrayOf(FloatArray(entry.labels.size))
+        interpreter.runForMultipleInputsOutputs(inputs, mapOf(interpreter.getOutputIndex("probability") to probability))
+        val ms = elapsedMs(start)
+        return ClassifierOutput(BertClassifierInput.ranked(probability[0], entry.labels), ms)
+    }
+
+    override fun close() {
+        interpreter.close()
+        setup.resource?.close()
+    }
+}
+
 /** Engines with the delegate fallback; the warm-up run (the "first inference") uses a bundled example. */
 object Engines {
     fun qa(context: Context, entry: ModelEntry, delegate: Delegate, threads: Int,
@@ -215,17 +269,36 @@ object Engines {
         )
     }
 
+    /**
+     * A dynamic-length classifier (and its fixed fallback) runs on [InterpreterClassifierEngine]; if the
+     * dynamic one is missing from the APK, fails to load, or fails to resize / warm up on every delegate,
+     * the fixed fallback runs and the notice says so ([ModelFallback]). Other classifiers run on
+     * BertNLClassifier.
+     */
     fun classifier(context: Context, entry: ModelEntry, delegate: Delegate, threads: Int,
                    recordWarmUp: (Double) -> Unit = {}): EngineChoice<ClassifierEngine> {
         require(entry.task == Task.CLASSIFIER) { "${entry.file} is a ${entry.task.wire} model" }
-        require(entry.taskLibraryCompatible) { "${entry.file}: BertNLClassifier cannot run it (${entry.taskLibraryNote})" }
-        val sentence = ModelRepository.get(context).examples.sentences.first().text
-        return DelegateFallback.choose(
-            delegate,
-            create = { d -> TaskLibraryClassifierEngine(context, entry, d, threads) },
-            warmUp = { engine -> recordWarmUp(engine.classify(sentence).inferenceMs) },
-            close = { it.close() },
-        )
+        val repository = ModelRepository.get(context)
+        val sentence = repository.examples.sentences.first().text
+        val paired = entry.dynamicLength || entry.fallbackFor != null
+        if (!paired) {
+            require(entry.taskLibraryCompatible) { "${entry.file}: BertNLClassifier cannot run it (${entry.taskLibraryNote})" }
+        }
+        val model = ModelFallback.choose(entry, repository.manifest.fallbackOf(entry)) { e ->
+            if (!repository.isBundled(e)) throw java.io.FileNotFoundException("${e.file} is not in the APK's assets")
+            DelegateFallback.choose(
+                delegate,
+                create = { d ->
+                    if (paired) InterpreterClassifierEngine(repository, e, d, threads, repository.tokenizer(e))
+                    else TaskLibraryClassifierEngine(context, e, d, threads)
+                },
+                warmUp = { engine -> recordWarmUp(engine.classify(sentence).inferenceMs) },
+                close = { it.close() },
+            )
+        }
+        val choice = model.engine
+        val notice = listOfNotNull(model.notice, choice.notice).joinToString("; ").ifEmpty { null }
+        return choice.copy(notice = notice)
     }
 
     fun qaCache(context: Context, entries: () -> List<ModelEntry>) = EngineCache<QaEngine> { key, record ->

@@ -11,20 +11,25 @@ data class LabelScore(val label: String, val score: Float)
 object BertClassifierInput {
     data class Input(val ids: IntArray, val mask: IntArray, val segmentIds: IntArray, val tokens: List<String>)
 
-    fun preprocess(tokenizer: WordpieceTokenizer, text: String, maxSeqLen: Int): Input {
+    /**
+     * `[CLS] tokens [SEP]` cut to [maxSeqLen]; padded with zeros to [maxSeqLen] (a fixed-length model), or,
+     * with [ownLength], exactly as long as the tokens (a dynamic model: the inputs are resized to it).
+     */
+    fun preprocess(tokenizer: WordpieceTokenizer, text: String, maxSeqLen: Int, ownLength: Boolean = false): Input {
         val subwords = tokenizer.tokenize(WordpieceTokenizer.asciiLower(text))
         val n = minOf(maxSeqLen, subwords.size + 2)
         val tokens = ArrayList<String>(n)
         tokens.add(BertQa.CLS)
         for (i in 0 until n - 2) tokens.add(subwords[i])
         tokens.add(BertQa.SEP)
-        val ids = IntArray(maxSeqLen)
-        val mask = IntArray(maxSeqLen)
+        val length = if (ownLength) n else maxSeqLen
+        val ids = IntArray(length)
+        val mask = IntArray(length)
         for (i in tokens.indices) {
             ids[i] = tokenizer.lookupId(tokens[i]) ?: 0
             mask[i] = 1
         }
-        return Input(ids, mask, IntArray(maxSeqLen), tokens)
+        return Input(ids, mask, IntArray(length), tokens)
     }
 
     /** Probabilities with their labels, best first (ties keep label order). */

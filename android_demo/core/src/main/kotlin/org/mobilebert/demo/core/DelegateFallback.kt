@@ -32,9 +32,7 @@ object DelegateFallback {
         close: (T) -> Unit = {},
     ): EngineChoice<T> {
         if (requested == Delegate.CPU) {
-            val engine = create(Delegate.CPU)
-            warmUp(engine)
-            return EngineChoice(engine, requested, Delegate.CPU, null)
+            return EngineChoice(createWarm(Delegate.CPU, create, warmUp, close), requested, Delegate.CPU, null)
         }
         val failure: Throwable = try {
             val engine = create(requested)
@@ -48,9 +46,21 @@ object DelegateFallback {
         } catch (e: Throwable) {
             e
         }
-        val engine = create(Delegate.CPU) // a CPU failure is the model's problem: let it propagate
-        warmUp(engine)
+        // a CPU failure is the model's problem: let it propagate (a caller may then try another model)
+        val engine = createWarm(Delegate.CPU, create, warmUp, close)
         return EngineChoice(engine, requested, Delegate.CPU, noticeFor(requested, failure))
+    }
+
+    /** [create] then [warmUp]; an engine that fails its warm-up is closed before the failure propagates. */
+    private fun <T> createWarm(delegate: Delegate, create: (Delegate) -> T, warmUp: (T) -> Unit, close: (T) -> Unit): T {
+        val engine = create(delegate)
+        try {
+            warmUp(engine)
+        } catch (e: Throwable) {
+            close(engine)
+            throw e
+        }
+        return engine
     }
 
     fun noticeFor(requested: Delegate, failure: Throwable): String {

@@ -37,13 +37,24 @@ data class ModelEntry(
     val description: String,
     val sizeBytes: Long?,
     val gateAgreement: Double?,
+    /** A dynamic-length model (inputs [1, -1], run at each text's own length up to [seqLen] tokens). */
+    val dynamicLength: Boolean = false,
+    /** For a dynamic model: the fixed-length export of the same model the app runs where this one cannot. */
+    val fallbackFile: String? = null,
+    /** For a fixed model: the dynamic model it is the fallback of (the picker lists that one). */
+    val fallbackFor: String? = null,
 ) {
     /** "float32", "int8", ...: what the model picker shows. */
     val quantizationLabel: String
         get() = if (quantization == "none") "float32" else quantization
 
     val displayName: String
-        get() = "$file ($quantizationLabel, seq $seqLen)"
+        get() = if (dynamicLength) "$file ($quantizationLabel, own length <= $seqLen)"
+        else "$file ($quantizationLabel, seq $seqLen)"
+
+    /** The input shape the model declares: [1, -1] for a dynamic length, else [1, seqLen]. */
+    val inputShape: List<Int>
+        get() = listOf(1, if (dynamicLength) -1 else seqLen)
 
     fun input(name: String): TensorSpec? = inputs.firstOrNull { it.name == name }
 
@@ -52,6 +63,12 @@ data class ModelEntry(
 
 data class ModelManifest(val schemaVersion: Int, val models: List<ModelEntry>) {
     fun forTask(task: Task): List<ModelEntry> = models.filter { it.task == task }
+
+    /** What the model picker offers: the task's models less the fixed fallbacks of dynamic ones. */
+    fun choices(task: Task): List<ModelEntry> = forTask(task).filter { it.fallbackFor == null }
+
+    /** The fixed fallback of a dynamic model (null for a fixed model). */
+    fun fallbackOf(entry: ModelEntry): ModelEntry? = entry.fallbackFile?.let { byFile(it) }
 
     fun byFile(file: String): ModelEntry? = models.firstOrNull { it.file == file }
 }
@@ -77,6 +94,7 @@ object ManifestParser {
             val models = root["models"].list().map { parseEntry(it) }
             val duplicate = models.groupBy { it.file }.filter { it.value.size > 1 }.keys.firstOrNull()
             if (duplicate != null) throw ManifestException("\"$duplicate\" is listed twice")
+            checkFallbacks(models)
             return ModelManifest(version, models)
         } catch (e: JsonException) {
             throw ManifestException("$source: ${e.message}")
@@ -103,6 +121,10 @@ object ManifestParser {
         val tokenizer = TokenizerSpec(tok["type"].string(), tok["vocab_file"].string(),
             tok.opt("lowercase")?.bool() ?: true)
         val taskLibrary = e.opt("task_library")
+        val dynamic = e.opt("dynamic")
+        if (dynamic != null && dynamic["max_seq_len"].int() != seqLen) {
+            throw ManifestException("$p.dynamic.max_seq_len: ${dynamic["max_seq_len"].int()} is not seq_len $seqLen")
+        }
         val entry = ModelEntry(
             file = file,
             task = task,
@@ -117,9 +139,32 @@ object ManifestParser {
             description = e.opt("description")?.string() ?: "",
             sizeBytes = e.opt("size_bytes")?.long(),
             gateAgreement = e.opt("accuracy_gate")?.opt("agreement")?.double(),
+            dynamicLength = dynamic != null,
+            fallbackFile = dynamic?.get("fallback")?.string(),
+            fallbackFor = e.opt("fallback_for")?.string(),
         )
         checkContract(entry, p)
         return entry
+    }
+
+    /** Each dynamic model names a fixed fallback of the same task and labels, listed here, that names it back. */
+    private fun checkFallbacks(models: List<ModelEntry>) {
+        val byFile = models.associateBy { it.file }
+        models.forEachIndexed { i, m ->
+            val f = m.fallbackFile ?: return@forEachIndexed
+            val fallback = byFile[f] ?: throw ManifestException("models[$i].dynamic.fallback: \"$f\" is not listed")
+            if (fallback.dynamicLength || fallback.fallbackFor != m.file || fallback.task != m.task ||
+                fallback.labels != m.labels) {
+                throw ManifestException("models[$i].dynamic.fallback: \"$f\" is not a fixed-length ${m.task.wire} model " +
+                    "with the same labels whose fallback_for is \"${m.file}\"")
+            }
+        }
+        models.forEachIndexed { i, m ->
+            val of = m.fallbackFor ?: return@forEachIndexed
+            if (byFile[of]?.fallbackFile != m.file) {
+                throw ManifestException("models[$i].fallback_for: \"$of\" is not a listed dynamic model with this fallback")
+            }
+        }
     }
 
     /** The Task Library contract (DESIGN.md section 3), checked before any model is loaded. */
@@ -132,9 +177,12 @@ object ManifestParser {
             throw ManifestException("$p.inputs: names $inputNames, expected ${INPUT_NAMES.sorted()}")
         }
         for (t in m.inputs) {
-            if (t.dtype != "int32" || t.shape != listOf(1, m.seqLen)) {
-                throw ManifestException("$p.inputs.${t.name}: ${t.dtype} ${t.shape}, expected int32 [1, ${m.seqLen}]")
+            if (t.dtype != "int32" || t.shape != m.inputShape) {
+                throw ManifestException("$p.inputs.${t.name}: ${t.dtype} ${t.shape}, expected int32 ${m.inputShape}")
             }
+        }
+        if (m.dynamicLength && m.task != Task.CLASSIFIER) {
+            throw ManifestException("$p.dynamic: only classifiers run at a dynamic length in this app")
         }
         when (m.task) {
             Task.QA -> {

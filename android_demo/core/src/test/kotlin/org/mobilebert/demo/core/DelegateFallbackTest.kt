@@ -54,4 +54,20 @@ class DelegateFallbackTest {
             assertEquals("model is corrupt", e.message)
         }
     }
+
+    @Test
+    fun cpuWarmUpFailureClosesTheEngineAndPropagates() {
+        // e.g. a dynamic-length model whose inputs cannot be resized: the caller then tries its fixed fallback
+        for (requested in listOf(Delegate.CPU, Delegate.GPU)) {
+            val created = ArrayList<Engine>()
+            try {
+                DelegateFallback.choose(requested, { d -> Engine(d).also { created.add(it) } },
+                    warmUp = { throw IllegalArgumentException("ResizeInputTensor failed") }, close = { it.closed = true })
+                fail()
+            } catch (e: IllegalArgumentException) {
+                assertEquals("ResizeInputTensor failed", e.message)
+            }
+            assertTrue(created.isNotEmpty() && created.all { it.closed })
+        }
+    }
 }

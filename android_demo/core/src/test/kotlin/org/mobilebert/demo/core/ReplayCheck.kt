@@ -9,7 +9,8 @@ import java.io.File
  * writes what the app would show; the test compares field by field.
  *
  * With `"manifest_file"` in cases.json it also parses that models.json with [ManifestParser] and lists
- * what the app would offer (tests/test_android_contract.py).
+ * what the app would offer (tests/test_android_contract.py); with `"assets_dir"` too, which model the
+ * app runs for each classifier it offers ([ModelFallback], tests/test_android_host_replay.py).
  *
  * Usage: ReplayCheck cases.json out.json
  */
@@ -50,7 +51,8 @@ object ReplayCheck {
         out.append("], \"classifier\": [")
         root["classifier"].list().forEachIndexed { i, case ->
             if (i > 0) out.append(", ")
-            val input = BertClassifierInput.preprocess(tokenizer, case["text"].string(), case["seq_len"].int())
+            val ownLength = case.opt("own_length")?.bool() ?: false
+            val input = BertClassifierInput.preprocess(tokenizer, case["text"].string(), case["seq_len"].int(), ownLength)
             out.append("{\"ids\": ").append(input.ids.joinToString(", ", "[", "]"))
                 .append(", \"mask\": ").append(input.mask.joinToString(", ", "[", "]")).append("}")
         }
@@ -79,12 +81,39 @@ object ReplayCheck {
                     .append(", \"labels\": ").append(m.labels.joinToString(", ", "[", "]") { quote(it) })
                     .append(", \"task_library\": ").append(m.taskLibraryCompatible)
                     .append(", \"size_bytes\": ").append(m.sizeBytes ?: -1)
+                    .append(", \"dynamic\": ").append(m.dynamicLength)
+                    .append(", \"fallback\": ").append(manifest.fallbackOf(m)?.file?.let { quote(it) } ?: "null")
                     .append("}")
             }
-            out.append("]")
+            out.append("], \"choices\": ").append(manifest.choices(Task.CLASSIFIER).joinToString(", ", "[", "]") { quote(it.file) })
+            root.opt("assets_dir")?.let { dir ->
+                // the app's model choice for each classifier it offers, with a host stand-in for loading
+                // the model (the file must be in assets, of the manifest's size, a TFLite flatbuffer)
+                out.append(", \"chosen\": [")
+                manifest.choices(Task.CLASSIFIER).forEachIndexed { i, m ->
+                    if (i > 0) out.append(", ")
+                    val choice = ModelFallback.choose(m, manifest.fallbackOf(m)) { e -> loadHost(File(dir.string(), e.file), e) }
+                    out.append("{\"file\": ").append(quote(m.file)).append(", \"runs\": ").append(quote(choice.entry.file))
+                        .append(", \"notice\": ").append(choice.notice?.let { quote(it) } ?: "null").append("}")
+                }
+                out.append("]")
+            }
         }
         out.append("}\n")
         File(args[1]).writeText(out.toString())
+    }
+
+    /** Host stand-in for the Interpreter's load: the model file's bytes, checked as TFLite loads them. */
+    private fun loadHost(file: File, entry: ModelEntry): ByteArray {
+        if (!file.isFile) throw java.io.FileNotFoundException("${entry.file} is not in assets")
+        val bytes = file.readBytes()
+        if (bytes.size < 8 || String(bytes, 4, 4, Charsets.US_ASCII) != "TFL3") {
+            throw IllegalArgumentException("${entry.file}: not a TFLite model (no TFL3 identifier)")
+        }
+        if (entry.sizeBytes != null && bytes.size.toLong() != entry.sizeBytes) {
+            throw IllegalArgumentException("${entry.file}: ${bytes.size} bytes, the manifest says ${entry.sizeBytes}")
+        }
+        return bytes
     }
 
     private fun quote(s: String): String {
