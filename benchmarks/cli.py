@@ -2,9 +2,10 @@
 from __future__ import annotations
 
 import json
-import os
 
 from mobilebert_tf.argtypes import non_negative_int, positive_int
+from benchmarks.machine import machine_name
+from benchmarks.report import format_table, plot
 from mobilebert_tf.errors import UsageError
 
 HELP = "latency of .tflite models on the host or an Android phone"
@@ -27,13 +28,6 @@ def configure(parser):
     parser.add_argument("--plot", help="write a p50 bar chart (PNG)")
 
 
-def machine_name() -> str:
-    """``"<cpu model>, <n> cores"`` (``benchmarks.machine``), for one-line report headers."""
-    from benchmarks.machine import cpu_model
-
-    return f"{cpu_model()}, {os.cpu_count()} cores"
-
-
 def parse_threads(text: str) -> list[int]:
     try:
         threads = [int(t) for t in text.split(",") if t.strip()]
@@ -42,37 +36,6 @@ def parse_threads(text: str) -> list[int]:
     if not threads or min(threads) < 1:
         raise UsageError(f"--threads must be positive, got {text!r}")
     return threads
-
-
-def format_table(rows) -> str:
-    head = f"{'model':<40}{'thr':>4}{'size MB':>9}{'p50 ms':>9}{'p90 ms':>9}{'mean':>9}{'std':>8}{'init ms':>9}{'RSS MB':>8}"
-    lines = [head, "-" * len(head)]
-    for r in rows:
-        lines.append(f"{os.path.basename(r['model'])[:39]:<40}{r['threads']:>4}{r['size_mb']:>9.1f}"
-                     f"{r.get('p50_ms', r.get('mean_ms', 0)):>9.2f}{r.get('p90_ms', float('nan')):>9.2f}"
-                     f"{r['mean_ms']:>9.2f}{r.get('std_ms', float('nan')):>8.2f}{r.get('init_ms', 0):>9.1f}"
-                     f"{r.get('peak_rss_mb', float('nan')):>8.0f}")
-    return "\n".join(lines)
-
-
-def plot(rows, path: str, title: str) -> None:
-    try:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
-        raise UsageError("--plot needs matplotlib (pip install matplotlib)") from None
-    labels = [f"{os.path.basename(r['model'])}\n{r['threads']} thr" for r in rows]
-    values = [r.get("p50_ms", r["mean_ms"]) for r in rows]
-    fig, ax = plt.subplots(figsize=(max(6, len(rows) * 1.1), 4))
-    ax.bar(range(len(rows)), values, color="#3b7dd8")
-    ax.set_xticks(range(len(rows)), labels, rotation=45, ha="right", fontsize=7)
-    ax.set_ylabel("p50 latency (ms)")
-    ax.set_title(title, fontsize=9)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
 
 
 def run(args) -> int:

@@ -157,7 +157,7 @@ def render(result: dict) -> str:
 
 
 def main(argv=None) -> int:
-    from benchmarks.cli import plot
+    from benchmarks.report import plot
     from benchmarks.host import measure_tflite
     from benchmarks.inputs import real_inputs
     from benchmarks.machine import finish, load_caveat, machine

@@ -52,6 +52,18 @@ def usable_cores() -> int:
         return os.cpu_count() or 1
 
 
+def machine_name() -> str:
+    """``"<cpu model>, <n> cores"``, for one-line report headers.
+
+    Returns:
+        The CPU model and the logical core count, e.g. ``"Intel(R) Xeon(R) Processor, 2 cores"``.
+
+    Example:
+        >>> machine_name()
+    """
+    return f"{cpu_model()}, {os.cpu_count()} cores"
+
+
 def load_average() -> list[float] | None:
     """The 1, 5 and 15 minute load averages, rounded to 0.01 (None where the OS has none)."""
     try:

@@ -85,7 +85,9 @@ def load_for_export(args):
 
     from export import ExportError
     from mobilebert_tf import MobileBertConfig
-    from mobilebert_tf.models import MODEL_CLASSES, MODEL_INFO_FILE
+    from mobilebert_tf.model_tasks import get_model_task
+    from mobilebert_tf.modeldir import ModelDir
+    from mobilebert_tf.models import MODEL_CLASSES
     from mobilebert_tf.paths import bert_vocab
 
     if args.preset:
@@ -93,7 +95,7 @@ def load_for_export(args):
             raise ExportError("--preset needs --random-init (or pass --model DIR for trained weights)")
         from export.exporter import MODEL_CLASS_FOR_TASK
 
-        from mobilebert_tf.commands.finetune import parse_overrides
+        from mobilebert_tf.training.configs import parse_overrides
 
         task = args.task or "qa"
         keras.utils.set_random_seed(args.seed)
@@ -107,21 +109,20 @@ def load_for_export(args):
         raise ExportError("--override applies to --preset --random-init only; a model directory exports with its "
                           "own config.json")
     path = Path(args.model)
-    info_path = path / MODEL_INFO_FILE
-    info = json.loads(info_path.read_text()) if info_path.is_file() else {}
-    saved_task = {"classification": "classifier", "qa": "qa"}.get(info.get("task_type"), "encoder")
+    md = ModelDir.read(path)
+    saved_task = get_model_task(md.task_type).export_name if md.task_type in ("classification", "qa") else "encoder"
     task = args.task or saved_task
     if task != "encoder" and task != saved_task:
-        raise ExportError(f"{path} holds a {info.get('task_type', 'pre-training/encoder')} model; it cannot be "
+        raise ExportError(f"{path} holds a {md.task_type or 'pre-training/encoder'} model; it cannot be "
                           f"exported as --task {task} (export it as --task {saved_task} or encoder)")
-    cls = MODEL_CLASSES.get(info.get("model_class", "MobileBertForPreTraining"), MODEL_CLASSES["MobileBertForPreTraining"])
+    cls = MODEL_CLASSES.get(md.model_class or "MobileBertForPreTraining", MODEL_CLASSES["MobileBertForPreTraining"])
     model = cls.from_pretrained(path)
-    labels = args.labels.split(",") if args.labels else info.get("labels")
-    args.glue_task = info.get("task") if isinstance(info.get("task"), str) else None
-    if args.seq_len is None and info.get("seq_len") and task == saved_task:
-        args.seq_len = int(info["seq_len"])  # the length it was fine-tuned at
-    vocab = args.vocab or (str(path / "vocab.txt") if (path / "vocab.txt").is_file() else str(bert_vocab(args.data)))
-    return model, task, vocab, labels, f"{path.name} ({info.get('model_class', 'model')})"
+    labels = args.labels.split(",") if args.labels else md.labels
+    args.glue_task = md.task if isinstance(md.task, str) else None
+    if args.seq_len is None and md.seq_len and task == saved_task:
+        args.seq_len = int(md.seq_len)  # the length it was fine-tuned at
+    vocab = args.vocab or md.vocab_file or str(bert_vocab(args.data))
+    return model, task, vocab, labels, f"{path.name} ({md.model_class or 'model'})"
 
 
 def run(args) -> int:
@@ -140,7 +141,6 @@ def run(args) -> int:
 
 
 def _run(args) -> int:
-    from export import ExportError
     from export.exporter import ExportOptions, export_tflite
     from mobilebert_tf.tokenization import BertTokenizer
 
@@ -148,15 +148,12 @@ def _run(args) -> int:
         from export import android_assets
         from export.serving import DYNAMIC
 
-        if args.seq_len == DYNAMIC:
-            raise ExportError("--android-assets/--web-assets take fixed-length models for now (the manifest records "
-                              "one seq_len); export with --seq-len N")
         for assets in (args.android_assets, args.web_assets):
             if assets:  # the browser demo reads the same manifest and the vocab/labels packed in the model
                 android_assets.check_manifest(assets, with_metadata=not args.no_metadata)
     model, task, vocab, labels, description = load_for_export(args)
     if args.android_assets or args.web_assets:
-        android_assets.check_task(task)
+        android_assets.check_task(task, dynamic=args.seq_len == DYNAMIC)
     tokenizer = BertTokenizer(vocab)
     options = ExportOptions(seq_len=args.seq_len, quantize=args.quantize, per_channel=args.per_channel,
                             tokenizer=tokenizer, vocab_file=vocab, labels=labels, data_dir=args.data,
@@ -165,6 +162,12 @@ def _run(args) -> int:
                             allow_accuracy_drop=args.allow_accuracy_drop, with_metadata=not args.no_metadata,
                             description=description, glue_task=getattr(args, "glue_task", None))
     result = export_tflite(model, task, args.out, options)
+    fallback = None
+    if (args.android_assets or args.web_assets) and args.seq_len == DYNAMIC:
+        # the apps run this fixed-length export where the dynamic one cannot run (LiteRT.js, a failing delegate)
+        fallback = export_tflite(model, task, android_assets.fallback_path(args.out), options,
+                                 seq_len=android_assets.FALLBACK_SEQ_LEN)
+        print(f"wrote {fallback.path} (fixed-length fallback, seq {fallback.seq_len})")
     r = result.report
     length = f"dynamic <= {r['max_seq_len']}" if r["seq_len"] == "dynamic" else result.seq_len
     print(f"wrote {result.path} ({result.size_bytes / 1e6:.1f} MB, {task}, seq {length}, {args.quantize})")
@@ -174,11 +177,11 @@ def _run(args) -> int:
         print(f"{r['metric']['name']}: float {json.dumps(r['metric']['float'])}  tflite {json.dumps(r['metric']['tflite'])}")
     print(f"report: {args.out}.report.json")
     if args.android_assets:
-        entry = android_assets.install(result, args.android_assets)
+        entry = android_assets.install(result, args.android_assets, fallback=fallback)
         print(f"android assets: {entry['file']} ({entry['task']}, seq {entry['seq_len']}) in "
               f"{android_assets.manifest_path(args.android_assets)}")
     if args.web_assets:
-        entry = android_assets.install(result, args.web_assets)
+        entry = android_assets.install(result, args.web_assets, fallback=fallback)
         print(f"web assets: {entry['file']} in {android_assets.manifest_path(args.web_assets)}; serve them with "
               f"`mobilebert web-demo --models {args.web_assets}`")
     return 0

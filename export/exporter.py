@@ -21,12 +21,13 @@ from export.serving import DYNAMIC, TENSOR_DESCRIPTIONS, ServingModule, dynamic_
 from export.tflite_io import check_tflite_bytes, make_interpreter, op_names, with_max_seq_len
 
 from mobilebert_tf.fileio import atomic_write_bytes, atomic_write_json, check_output_dir
+from mobilebert_tf.model_tasks import EXPORT_NAMES, MODEL_TASKS
 
-TASKS = ("encoder", "classifier", "qa")
-DEFAULT_SEQ_LEN = {"classifier": 128, "qa": 384, "encoder": 128}
-DYNAMIC_TASKS = ("classifier", "encoder")
-MODEL_CLASS_FOR_TASK = {"encoder": "MobileBertForPreTraining", "classifier": "MobileBertForSequenceClassification",
-                        "qa": "MobileBertForQuestionAnswering"}
+# Task names, default lengths and model classes come from the one task table (mobilebert_tf.model_tasks).
+TASKS = EXPORT_NAMES
+DEFAULT_SEQ_LEN = {t.export_name: t.default_seq_len for t in MODEL_TASKS}
+DYNAMIC_TASKS = tuple(t.export_name for t in MODEL_TASKS if t.dynamic_seq_len)
+MODEL_CLASS_FOR_TASK = {t.export_name: t.model_class.__name__ for t in MODEL_TASKS}
 
 
 @dataclass
@@ -211,11 +212,11 @@ def export_tflite(model, task: str, out: str | os.PathLike, options: ExportOptio
     seq_len = o.seq_len or DEFAULT_SEQ_LEN[task]
     if not dynamic and not 2 <= seq_len <= max_len:
         raise ExportError(f"--seq-len {seq_len} must be in [2, {max_len}] or 'dynamic'")
-    if quantize == "qat" and not getattr(model, "qat", False):
+    if quantize == "qat" and not model.qat:
         raise ExportError("--quantize qat needs a model trained with quantization-aware training "
                           "(`mobilebert finetune --qat`, or mobilebert_tf.qat.apply_qat); this one has no "
                           "fake-quant ranges. Use --quantize int8 for post-training quantization")
-    if quantize != "qat" and getattr(model, "qat", False):
+    if quantize != "qat" and model.qat:
         raise ExportError(f"this model was trained with QAT; export it with --quantize qat, not {quantize}")
     if o.with_metadata and not o.vocab_file:
         raise ExportError("metadata needs the model's vocab.txt (pass --vocab, or --no-metadata)")

@@ -37,30 +37,30 @@ def count_flops(config: MobileBertConfig, seq_len: int, heads: str = "none") -> 
     if c.uses_embedding_transformation:
         _dense(fc, "encoder/embeddings/embedding_transformation", S,
                c.embedding_size * (3 if c.trigram_input else 1), c.hidden_size)
-    H, I, N, d = c.hidden_size, c.true_hidden_size, c.num_attention_heads, c.attention_head_size
+    H, B, N, d = c.hidden_size, c.true_hidden_size, c.num_attention_heads, c.attention_head_size
     for i in range(c.num_hidden_layers):
         p = f"encoder/layer_{i}"
         qk_in = v_in = H
         if c.use_bottleneck:
-            _dense(fc, f"{p}/bottleneck/input", S, H, I)
+            _dense(fc, f"{p}/bottleneck/input", S, H, B)
             if c.key_query_shared_bottleneck:
-                _dense(fc, f"{p}/bottleneck/attention", S, H, I)
-                qk_in = I
+                _dense(fc, f"{p}/bottleneck/attention", S, H, B)
+                qk_in = B
             elif c.use_bottleneck_attention:
-                qk_in = v_in = I
+                qk_in = v_in = B
         _dense(fc, f"{p}/attention/query", S, qk_in, N * d)
         _dense(fc, f"{p}/attention/key", S, qk_in, N * d)
         _dense(fc, f"{p}/attention/value", S, v_in, N * d)
         fc.add(f"{p}/attention/scores", 2 * N * S * S * d)
         fc.add(f"{p}/attention/context", 2 * N * S * S * d)
-        _dense(fc, f"{p}/attention/output", S, N * d, I)
+        _dense(fc, f"{p}/attention/output", S, N * d, B)
         for k in range(c.num_feedforward_networks - 1):
-            _dense(fc, f"{p}/ffn/ffn_{k}/intermediate", S, I, c.intermediate_size)
-            _dense(fc, f"{p}/ffn/ffn_{k}/output", S, c.intermediate_size, I)
-        _dense(fc, f"{p}/ffn/final_ffn/intermediate", S, I, c.intermediate_size)
-        _dense(fc, f"{p}/ffn/final_ffn/output", S, c.intermediate_size, I)
+            _dense(fc, f"{p}/ffn/ffn_{k}/intermediate", S, B, c.intermediate_size)
+            _dense(fc, f"{p}/ffn/ffn_{k}/output", S, c.intermediate_size, B)
+        _dense(fc, f"{p}/ffn/final_ffn/intermediate", S, B, c.intermediate_size)
+        _dense(fc, f"{p}/ffn/final_ffn/output", S, c.intermediate_size, B)
         if c.use_bottleneck:
-            _dense(fc, f"{p}/output_bottleneck/dense", S, I, H)
+            _dense(fc, f"{p}/output_bottleneck/dense", S, B, H)
     if c.classifier_activation:
         _dense(fc, "encoder/pooler/dense", 1, H, H)
     if heads == "pretraining":
@@ -82,7 +82,7 @@ def count_params(config: MobileBertConfig) -> dict[str, int]:
     ``encoder``: embeddings + transformer layers (no pooler, no heads); ``heads``: pooler + MLM + NSP.
     """
     c = config
-    H, I, E, V = c.hidden_size, c.true_hidden_size, c.embedding_size, c.vocab_size
+    H, B, E, V = c.hidden_size, c.true_hidden_size, c.embedding_size, c.vocab_size
     lin = lambda i, o: i * o + o  # noqa: E731
     emb = V * E + c.max_position_embeddings * H + c.type_vocab_size * H + 2 * H
     if c.uses_embedding_transformation:
@@ -90,17 +90,17 @@ def count_params(config: MobileBertConfig) -> dict[str, int]:
     layer = 0
     qk_in = v_in = H
     if c.use_bottleneck:
-        layer += lin(H, I) + 2 * I
+        layer += lin(H, B) + 2 * B
         if c.key_query_shared_bottleneck:
-            layer += lin(H, I) + 2 * I
-            qk_in = I
+            layer += lin(H, B) + 2 * B
+            qk_in = B
         elif c.use_bottleneck_attention:
-            qk_in = v_in = I
+            qk_in = v_in = B
     A = c.num_attention_heads * c.attention_head_size
-    layer += 2 * lin(qk_in, A) + lin(v_in, A) + lin(A, I) + 2 * I
-    layer += c.num_feedforward_networks * (lin(I, c.intermediate_size) + lin(c.intermediate_size, I) + 2 * I)
+    layer += 2 * lin(qk_in, A) + lin(v_in, A) + lin(A, B) + 2 * B
+    layer += c.num_feedforward_networks * (lin(B, c.intermediate_size) + lin(c.intermediate_size, B) + 2 * B)
     if c.use_bottleneck:
-        layer += lin(I, H) + 2 * H
+        layer += lin(B, H) + 2 * H
     encoder = emb + c.num_hidden_layers * layer
     pooler = lin(H, H) if c.classifier_activation else 0
     mlm = lin(H, H) + 2 * H + V * (H - E) + V

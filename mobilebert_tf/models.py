@@ -305,12 +305,6 @@ class _PretrainedModel(keras.Model):
         """
         return _loader("load")(cls, path, **overrides)[0]
 
-    @classmethod
-    def _build_and_assign(cls, config, arrays, *, source, init_kwargs, display=None):
-        """Compatibility entry for mobilebert_tf.finetuning.modeling (use ``from_pretrained(path,
-        encoder_only=True)`` instead); the rule itself lives in mobilebert_tf.checkpoints.loader."""
-        return _loader("build_and_assign")(cls, config, arrays, source=source, init_kwargs=dict(init_kwargs))
-
 
 @keras.utils.register_keras_serializable(package=PACKAGE)
 class MobileBertForPreTraining(_PretrainedModel):

@@ -12,7 +12,7 @@ from mobilebert_tf.layers import (Bottleneck, FeedForward, FFNStack, MobileBertA
 from mobilebert_tf.weights import named_weights
 from tests.hf_utils import padded_batch
 
-ENCODER_PARAMS = {  # embeddings + transformer layers, no pooler, no heads (DESIGN.md section 1)
+ENCODER_PARAMS = {  # embeddings + transformer layers, no pooler, no heads (docs/architecture.md)
     "mobilebert": 24_581_888,
     "mobilebert_tiny": 15_485_696,
     "mobilebert_no_opt": 24_581_888,

@@ -176,8 +176,7 @@ def run(args) -> int:
         tflite.mkdir(parents=True, exist_ok=True)
         tokenizer = BertTokenizer(str(vocab))
         student = MobileBertForSequenceClassification.from_pretrained(paths["sst2"])
-        info = json.loads((paths["sst2"] / "model.json").read_text())
-        labels = info.get("labels") or ["negative", "positive"]
+        labels = student.model_dir.labels or ["negative", "positive"]
         for quantize in ("none", INT8):
             for seq_len, suffix in ((SEQ_LEN, ""), (DYNAMIC, "_dynamic")):
                 export_tflite(student, "classifier", tflite / f"student_{quantize}{suffix}.tflite", seq_len=seq_len,
@@ -198,7 +197,7 @@ def run(args) -> int:
     steps("export float + int8 (student and baseline)", paths["tflite"] / "done", export_models)
 
     def benchmark():
-        from benchmarks.cli import machine_name
+        from benchmarks.machine import machine_name
         from benchmarks.host import measure_tflite
         from benchmarks.inputs import real_inputs
 

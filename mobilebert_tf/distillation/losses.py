@@ -20,7 +20,7 @@ from mobilebert_tf.training.configs import JsonConfig
 
 @dataclasses.dataclass(frozen=True)
 class DistillLossConfig(JsonConfig):
-    """Factors of the transfer losses (DESIGN.md section 2) and of pre-training distillation.
+    """Factors of the transfer losses (docs/distillation.md) and of pre-training distillation.
 
     ``mlm_alpha`` is the weight of the one-hot ground truth in the MLM target
     ``alpha * one_hot + (1 - alpha) * softmax(teacher_logits / temperature)``.

@@ -2,7 +2,6 @@
 turn "wrong model for this task" into one clear message instead of a shape error deep in TensorFlow."""
 from __future__ import annotations
 
-import json
 import os
 import sys
 from pathlib import Path
@@ -17,19 +16,21 @@ __all__ = ["read_model_info", "init_model", "load_task_model", "check_compatible
 
 
 def read_model_info(path) -> dict[str, Any]:
-    """model.json of one of our model directories ({} when absent: HF / TF1 / hand-made directories)."""
-    from mobilebert_tf.models import MODEL_INFO_FILE
+    """model.json of one of our model directories ({} when absent: HF / TF1 / hand-made directories).
 
-    info_path = Path(path) / MODEL_INFO_FILE
-    if not info_path.is_file():
-        return {}
-    try:
-        info = json.loads(info_path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise CheckpointError(f"{info_path}: not valid JSON ({e})") from None
-    if not isinstance(info, dict):
-        raise CheckpointError(f"{info_path}: expected a JSON object")
-    return info
+    Args:
+        path: the model directory.
+
+    Returns:
+        The parsed ``model.json`` (``mobilebert_tf.modeldir.ModelDir``; a corrupt file is a CheckpointError).
+
+    Example:
+        >>> read_model_info("runs/sst2")["task"]
+        'sst-2'
+    """
+    from mobilebert_tf.modeldir import ModelDir
+
+    return dict(ModelDir.read(path).info)
 
 
 def _num_labels(info: Mapping[str, Any]) -> int | None:
@@ -129,8 +130,7 @@ def init_model(task: FinetuneTask, init: str, *, preset: str = "mobilebert", con
     import tf_keras as keras
 
     from mobilebert_tf.checkpoints import detect_format
-    from mobilebert_tf.models import CONFIG_FILE, MODEL_CLASSES, WEIGHTS_FILE
-    from mobilebert_tf.weights import load_safetensors
+    from mobilebert_tf.models import CONFIG_FILE, MODEL_CLASSES
 
     overrides = dict(config_overrides or {})
     cls = MODEL_CLASSES[task.model_class_name]
@@ -138,11 +138,7 @@ def init_model(task: FinetuneTask, init: str, *, preset: str = "mobilebert", con
     keras.utils.set_random_seed(seed)  # the head (and, for random, every weight) is drawn from this seed
     if init == "random":
         config = MobileBertConfig.from_preset(preset, **overrides)
-        model = cls(config, **kwargs)
-        if qat:
-            from mobilebert_tf.qat import apply_qat
-
-            apply_qat(model)
+        model = cls(config, qat=qat, **kwargs)
         return model.build_with_dummy(), f"random init from preset {preset}{_qat_note(qat)}"
     if not os.path.exists(init):
         raise CheckpointError(f"--init {init}: no such model directory (or pass --init random)")
@@ -164,12 +160,9 @@ def init_model(task: FinetuneTask, init: str, *, preset: str = "mobilebert", con
     if same_family:
         return (cls.from_pretrained(init, **overrides, qat=qat),
                 f"whole model from {init} (continued fine-tuning{_qat_note(qat)})")
-    arrays = load_safetensors(os.path.join(init, WEIGHTS_FILE))
-    # Keep only the encoder: the head of another task (or MLM/NSP) never fits, and _build_and_assign then
-    # loads the encoder strictly (every encoder weight present) and leaves the head and pooler fresh.
-    encoder_only = {k: v for k, v in arrays.items() if k.startswith("encoder/")}
-    model = cls._build_and_assign(config, encoder_only, source=os.path.join(init, WEIGHTS_FILE),
-                                  init_kwargs={**kwargs, "qat": qat})
+    # Only the encoder: the head of another task (or MLM/NSP) never fits; the loader takes the encoder
+    # strictly (every encoder weight present) and leaves the head and pooler fresh.
+    model = cls.from_pretrained(init, encoder_only=True, qat=qat, **overrides, **kwargs)
     what = info.get("task") or info.get("task_type") or "model"
     pooler = ", new pooler" if task.kind != "span" else ""
     return model, f"encoder from {init} ({what}; new head{pooler}{_qat_note(qat)})"

@@ -87,7 +87,10 @@ class FinetuneTask:
 
     @property
     def model_class_name(self) -> str:
-        return "MobileBertForQuestionAnswering" if self.kind == "span" else "MobileBertForSequenceClassification"
+        """The model class for this task's model, from the task table (mobilebert_tf.model_tasks)."""
+        from mobilebert_tf.model_tasks import get_model_task  # the table imports the models (TensorFlow)
+
+        return get_model_task(self.task_type).model_class.__name__
 
     @property
     def task_type(self) -> str:

@@ -19,7 +19,7 @@ data class EngineChoice<T>(val engine: T, val requested: Delegate, val actual: D
 /**
  * Try the requested delegate, fall back to CPU when it cannot be created or fails its first inference,
  * and say so: the user sees "GPU delegate failed (reason); running on CPU" rather than a crash or a
- * silent switch. (The hub MobileBERT is known to fail on some GPU delegates: DESIGN.md section 3.)
+ * silent switch. (The hub MobileBERT is known to fail on some GPU delegates: docs/android.md.)
  *
  * [create] builds an engine for a delegate; [warmUp] runs one inference on it (a delegate may load
  * fine and then fail to execute); [close] releases an engine that failed warm-up.

@@ -167,7 +167,7 @@ object ManifestParser {
         }
     }
 
-    /** The Task Library contract (DESIGN.md section 3), checked before any model is loaded. */
+    /** The Task Library contract (docs/export.md, "The contract"), checked before any model is loaded. */
     private fun checkContract(m: ModelEntry, p: String) {
         if (m.tokenizer.type != "bert_wordpiece") {
             throw ManifestException("$p.tokenizer.type: \"${m.tokenizer.type}\" is not bert_wordpiece")

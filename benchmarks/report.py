@@ -1,0 +1,37 @@
+"""Latency rows as a text table and a p50 bar chart (``mobilebert bench``, ``benchmarks/latency.py``)."""
+from __future__ import annotations
+
+import os
+
+from mobilebert_tf.errors import UsageError
+
+
+def format_table(rows) -> str:
+    head = f"{'model':<40}{'thr':>4}{'size MB':>9}{'p50 ms':>9}{'p90 ms':>9}{'mean':>9}{'std':>8}{'init ms':>9}{'RSS MB':>8}"
+    lines = [head, "-" * len(head)]
+    for r in rows:
+        lines.append(f"{os.path.basename(r['model'])[:39]:<40}{r['threads']:>4}{r['size_mb']:>9.1f}"
+                     f"{r.get('p50_ms', r.get('mean_ms', 0)):>9.2f}{r.get('p90_ms', float('nan')):>9.2f}"
+                     f"{r['mean_ms']:>9.2f}{r.get('std_ms', float('nan')):>8.2f}{r.get('init_ms', 0):>9.1f}"
+                     f"{r.get('peak_rss_mb', float('nan')):>8.0f}")
+    return "\n".join(lines)
+
+
+def plot(rows, path: str, title: str) -> None:
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        raise UsageError("--plot needs matplotlib (pip install matplotlib)") from None
+    labels = [f"{os.path.basename(r['model'])}\n{r['threads']} thr" for r in rows]
+    values = [r.get("p50_ms", r["mean_ms"]) for r in rows]
+    fig, ax = plt.subplots(figsize=(max(6, len(rows) * 1.1), 4))
+    ax.bar(range(len(rows)), values, color="#3b7dd8")
+    ax.set_xticks(range(len(rows)), labels, rotation=45, ha="right", fontsize=7)
+    ax.set_ylabel("p50 latency (ms)")
+    ax.set_title(title, fontsize=9)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
