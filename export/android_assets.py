@@ -28,10 +28,10 @@ import contextlib
 import hashlib
 import json
 import os
-import shutil
 from pathlib import Path
 
 from export import ExportError
+from mobilebert_tf.fileio import atomic_copy, atomic_write_bytes
 
 MANIFEST_NAME = "models.json"
 SCHEMA_VERSION = 1
@@ -142,19 +142,6 @@ def dumps(manifest: dict) -> str:
     return json.dumps(manifest, indent=2, ensure_ascii=False) + "\n"
 
 
-def _write_atomic(path: Path, data: bytes) -> None:
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    try:
-        with open(tmp, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
-
-
 @contextlib.contextmanager
 def _locked(assets_dir: Path):
     """Exclusive lock for a read-modify-write of the manifest (two exports into one assets folder)."""
@@ -187,7 +174,7 @@ def update_manifest(assets_dir: str | os.PathLike, entry: dict, *more: dict) -> 
             else:
                 models[index] = new
         manifest = {**manifest, "models": models}
-        _write_atomic(manifest_path(assets_dir), dumps(manifest).encode("utf-8"))
+        atomic_write_bytes(manifest_path(assets_dir), dumps(manifest).encode("utf-8"))
     return manifest
 
 
@@ -285,13 +272,7 @@ def _entry_and_copy(result, assets_dir: Path) -> dict:
     assets_dir.mkdir(parents=True, exist_ok=True)
     dst = assets_dir / src.name
     if not (dst.exists() and os.path.samefile(src, dst)):
-        tmp = dst.with_name(f".{dst.name}.tmp-{os.getpid()}")
-        try:
-            shutil.copyfile(src, tmp)
-            os.replace(tmp, dst)
-        finally:
-            if tmp.exists():
-                tmp.unlink()
+        atomic_copy(src, dst)
     return entry
 
 
