@@ -21,7 +21,8 @@ from mobilebert_tf.config import ConfigError, MobileBertConfig
 from mobilebert_tf.distillation.layer_map import resolve_layer_map
 from mobilebert_tf.distillation.losses import DistillLossConfig, distillation_targets, layer_transfer_losses
 from mobilebert_tf.distillation.strategies import EMBEDDINGS, LOWER_LAYER_MODES, STRATEGIES, Stage, make_schedule
-from mobilebert_tf.models import VOCAB_FILE, MobileBertForPreTraining
+from mobilebert_tf.modeldir import ModelDir
+from mobilebert_tf.models import MobileBertForPreTraining
 from mobilebert_tf.training.checkpointing import CheckpointKeeper, TrainState, check_run_settings
 from mobilebert_tf.training.configs import JsonConfig, OptimizerConfig, check_fields
 from mobilebert_tf.training.distribute import distributed_pretraining_dataset, worker_info
@@ -181,7 +182,7 @@ class Distiller:
         if data_vocab_size is not None and data_vocab_size > student_config.vocab_size:
             raise ConfigError(f"config field 'vocab_size' ({student_config.vocab_size}) is smaller than the data's "
                               f"vocab ({data_vocab_size} tokens, {data_vocab_path})")
-        teacher_vocab = os.path.join(self.teacher_dir, VOCAB_FILE)
+        teacher_vocab = ModelDir.read(self.teacher_dir).vocab_file
         self.vocab_file = vocab_file or next(
             (p for p in (teacher_vocab, data_vocab_path) if p and os.path.isfile(p)), None)
 
