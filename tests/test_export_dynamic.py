@@ -227,9 +227,15 @@ def test_cli_dynamic_encoder_benchmark_and_errors(tmp_path, capsys):
     assert main(["export", "--preset", "mobilebert_tiny", "--random-init", "--task", "qa", "--seq-len", "dynamic",
                  "--out", str(tmp_path / "qa.tflite")]) == 1
     assert "BertQuestionAnswerer" in capsys.readouterr().err
+    # a dynamic classifier goes into the app assets with its fixed-length fallback, paired in the manifest
+    assets = tmp_path / "assets"
     assert main(["export", "--preset", "mobilebert_tiny", "--random-init", "--task", "classifier", "--seq-len",
-                 "dynamic", "--android-assets", str(tmp_path / "assets"), "--out", str(tmp_path / "c.tflite")]) == 1
-    assert "fixed-length" in capsys.readouterr().err
+                 "dynamic", "--gate-examples", "8", "--android-assets", str(assets), "--out",
+                 str(tmp_path / "c.tflite"), "--data", str(SHARED_DATA)]) == 0, capsys.readouterr().err
+    assert "fixed-length fallback" in capsys.readouterr().out
+    manifest = json.loads((assets / "models.json").read_text())
+    entries = {e["file"]: e for e in manifest["models"]}
+    assert entries["c.tflite"]["dynamic"]["fallback"] in entries
     with pytest.raises(SystemExit):
         main(["export", "--preset", "mobilebert_tiny", "--random-init", "--seq-len", "dyn", "--out", str(out)])
     assert "number of tokens or 'dynamic'" in capsys.readouterr().err
