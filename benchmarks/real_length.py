@@ -86,6 +86,7 @@ def export_models(work: Path, data_dir, presets, modes, quick: bool, reuse: bool
 
 def sst2_feeds(data_dir, n: int, dynamic: bool) -> list[dict[str, np.ndarray]]:
     """The first ``n`` SST-2 dev sentences as model feeds: padded to FIXED, or each at its own length."""
+    from export.serving import signature_feed
     from export.task_data import sst2_inputs
     from mobilebert_tf.paths import bert_vocab
     from mobilebert_tf.tokenization import BertTokenizer
@@ -95,7 +96,7 @@ def sst2_feeds(data_dir, n: int, dynamic: bool) -> list[dict[str, np.ndarray]]:
     rows = [packed.own_length(i) if dynamic else packed.batch(i) for i in range(len(packed))]
     if not dynamic:
         rows = [{k: v[:, :FIXED] for k, v in r.items()} for r in rows]
-    return [{"ids": r["input_ids"], "mask": r["input_mask"], "segment_ids": r["segment_ids"]} for r in rows]
+    return [signature_feed(r) for r in rows]
 
 
 def length_feeds(data_dir, length: int, k: int = 4) -> list[dict[str, np.ndarray]]:

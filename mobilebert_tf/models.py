@@ -173,23 +173,22 @@ class MobileBertEncoder(keras.Model):
 # from_pretrained delegates to mobilebert_tf.checkpoints.loader, which registers itself here when imported
 # (mobilebert_tf/__init__.py imports it). The hook keeps the import graph one-way: the loader imports the
 # models, never the other way round.
-_LOADER: dict[str, Callable[..., Any]] = {}
+_LOADER: list[Callable[..., Any]] = []
 
 
-def register_loader(load: Callable[..., Any], build_and_assign: Callable[..., Any]) -> None:
+def register_loader(load: Callable[..., Any]) -> None:
     """Install the checkpoint loader behind ``from_pretrained`` (called by mobilebert_tf.checkpoints.loader).
 
     Args:
         load: ``load(cls, path, **overrides) -> (model, report)``.
-        build_and_assign: ``build_and_assign(cls, config, arrays, *, source, init_kwargs) -> model``.
     """
-    _LOADER.update(load=load, build_and_assign=build_and_assign)
+    _LOADER[:] = [load]
 
 
-def _loader(name: str) -> Callable[..., Any]:
-    if name not in _LOADER:
+def _load(cls, path, **overrides):
+    if not _LOADER:
         raise RuntimeError("mobilebert_tf.checkpoints.loader is not imported (import mobilebert_tf does it)")
-    return _LOADER[name]
+    return _LOADER[0](cls, path, **overrides)
 
 
 class _PretrainedModel(keras.Model):
@@ -303,7 +302,7 @@ class _PretrainedModel(keras.Model):
             >>> clf.model_dir.vocab_file
             'models/mobilebert/vocab.txt'
         """
-        return _loader("load")(cls, path, **overrides)[0]
+        return _load(cls, path, **overrides)[0]
 
 
 @keras.utils.register_keras_serializable(package=PACKAGE)

@@ -24,7 +24,7 @@ from __future__ import annotations
 import dataclasses
 import glob
 import os
-from typing import Any, Callable, Mapping
+from typing import Any, Callable
 
 import numpy as np
 
@@ -283,24 +283,4 @@ def assign_checkpoint(model, ckpt: Checkpoint, *, encoder_only: bool = False) ->
             "unused": sorted(show(n) for n in ignored), **ckpt.report}
 
 
-def build_and_assign(cls, config: MobileBertConfig, arrays: Mapping[str, np.ndarray], *, source: str,
-                     init_kwargs: Mapping[str, Any]):
-    """Build ``cls(config, **init_kwargs)`` and assign ``arrays`` (our names) under the loading rule.
-
-    Args:
-        cls: one of our model classes.
-        config: its config.
-        arrays: our weight name -> array.
-        source: the file error messages name.
-        init_kwargs: constructor arguments (``num_labels``, ``qat``).
-
-    Returns:
-        The built model.
-    """
-    model = cls(config, **dict(init_kwargs)).build_with_dummy()
-    ckpt = Checkpoint("mobilebert_tf", source, config, dict(arrays), ModelDir(os.path.dirname(source) or "."))
-    assign_checkpoint(model, ckpt)
-    return model
-
-
-register_loader(load, build_and_assign)
+register_loader(load)

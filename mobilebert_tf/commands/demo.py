@@ -250,13 +250,13 @@ def first_lines(path: Path, lines: int, out: Path) -> Path:
 
 def sst2_length_feeds(vocab: Path, data: Path, n: int):
     """The first ``n`` SST-2 dev sentences as feeds padded to SEQ_LEN and at their own length (same tokens)."""
+    from export.serving import signature_feed
     from export.task_data import sst2_inputs
     from mobilebert_tf.tokenization import BertTokenizer
 
     packed = sst2_inputs(BertTokenizer(str(vocab)), data, "dev", n, SEQ_LEN)
-    names = {"input_ids": "ids", "input_mask": "mask", "segment_ids": "segment_ids"}
-    fixed = [{names[k]: v for k, v in packed.batch(i).items()} for i in range(len(packed))]
-    own = [{names[k]: v for k, v in packed.own_length(i).items()} for i in range(len(packed))]
+    fixed = [signature_feed(packed.batch(i)) for i in range(len(packed))]
+    own = [signature_feed(packed.own_length(i)) for i in range(len(packed))]
     return fixed, own, [int(x) for x in packed.lengths()]
 
 
