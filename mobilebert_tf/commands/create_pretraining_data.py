@@ -9,6 +9,7 @@ HELP = "MLM + NSP TFRecords from a text corpus"
 
 
 def configure(parser):
+    """Flags of ``mobilebert create-pretraining-data`` (docs/data.md)."""
     from mobilebert_tf.data.pretraining import CORPUS_FORMATS, PretrainingDataConfig as C
 
     d = C()
@@ -36,6 +37,7 @@ def configure(parser):
 
 
 def run(args) -> int:
+    """Run ``mobilebert create-pretraining-data`` (docs/data.md) holding the lock of --out; returns the exit code."""
     with lock_dir(args.out):  # one writer per output directory ("DIR is in use by PID n")
         return _run(args)
 

@@ -12,6 +12,7 @@ HELP = "learn a WordPiece vocab from text files"
 
 
 def configure(parser):
+    """Flags of ``mobilebert create-vocab`` (docs/data.md)."""
     from mobilebert_tf.data.pretraining import CORPUS_FORMATS
 
     parser.add_argument("--corpus", nargs="+", required=True, metavar="FILE",
@@ -26,7 +27,29 @@ def configure(parser):
 
 def learn_vocab(corpus_files, vocab_size: int, lowercase: bool = True, fmt: str = "auto",
                 min_count: int = 10) -> list[str]:
-    """Corpus files -> vocab list, reserved tokens ([PAD], [UNK], [CLS], [SEP], [MASK]) first."""
+    """Corpus files -> vocab list, reserved tokens ([PAD], [UNK], [CLS], [SEP], [MASK]) first.
+
+    The sentences are normalized exactly as ``BertTokenizer`` does (``tf_normalize``) and given to
+    tensorflow-text's ``bert_vocab_from_dataset``, which only splits words and learns the pieces.
+
+    Args:
+        corpus_files: list of str. Text files, as for ``create-pretraining-data``.
+        vocab_size: int. Maximum vocab size, reserved tokens included (the learner may return fewer).
+        lowercase: bool. Lower-case and strip accents (an uncased vocab).
+        fmt: str. Corpus format (``CORPUS_FORMATS``; ``auto`` detects WikiText).
+        min_count: int. Initial lower bound of the learner's word-count threshold (``lower_thresh``).
+
+    Returns:
+        list of str. The tokens, reserved ones first, then the learned ones (``##`` marks continuations).
+
+    Raises:
+        UsageError: ``vocab_size`` is not larger than the number of reserved tokens.
+
+    Example:
+        >>> vocab = learn_vocab(["corpus/wikitext-2-wiki.train.tokens"], 8000)  # doctest: +SKIP
+        >>> vocab[:5]  # doctest: +SKIP
+        ['[PAD]', '[UNK]', '[CLS]', '[SEP]', '[MASK]']
+    """
     import tensorflow as tf
     from tensorflow_text.tools.wordpiece_vocab import bert_vocab_from_dataset as bvd
 
@@ -48,12 +71,25 @@ def learn_vocab(corpus_files, vocab_size: int, lowercase: bool = True, fmt: str 
 
 
 def write_vocab(vocab: list[str], out: str | os.PathLike) -> None:
+    """Write ``vocab`` as a ``vocab.txt``: one token per line, atomically, creating missing folders.
+
+    Args:
+        vocab: list of str. The tokens, in id order (``learn_vocab``).
+        out: str or path. The file to write (replaced if it exists).
+
+    Returns:
+        None.
+
+    Example:
+        >>> write_vocab(["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "the"], "runs/vocab.txt")  # doctest: +SKIP
+    """
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     atomic_write_text(out, "".join(t + "\n" for t in vocab))
 
 
 def run(args) -> int:
+    """Run ``mobilebert create-vocab`` (docs/data.md): learn and write the vocab; returns the exit code."""
     vocab = learn_vocab(args.corpus, args.vocab_size, lowercase=not args.cased, fmt=args.format,
                         min_count=args.min_count)
     write_vocab(vocab, args.out)

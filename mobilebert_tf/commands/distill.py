@@ -12,6 +12,8 @@ HELP = "distill a student from a teacher (progressive / joint / auxiliary knowle
 
 
 def configure(parser):
+    """Flags of ``mobilebert distill`` (docs/training.md): teacher, student, strategy, stages, loss factors, and
+    ``add_model_args`` / ``add_run_args``."""
     from mobilebert_tf.commands.pretrain import add_model_args, add_run_args
     from mobilebert_tf.config import PRESETS
     from mobilebert_tf.distillation import DistillConfig, DistillLossConfig
@@ -50,6 +52,7 @@ def configure(parser):
 
 
 def run(args) -> int:
+    """Run ``mobilebert distill`` (docs/training.md) through ``pretrain.locked_run``; returns the exit code."""
     from mobilebert_tf.commands.pretrain import locked_run
 
     if not os.path.isdir(args.teacher):

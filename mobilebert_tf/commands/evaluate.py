@@ -11,6 +11,7 @@ HELP = "official dev metrics of a fine-tuned model (or of a predictions file)"
 
 
 def configure(parser):
+    """Flags of ``mobilebert evaluate`` (docs/finetuning.md)."""
     from mobilebert_tf.finetuning.tasks import TASK_NAMES
 
     parser.add_argument("--task", help=f"one of: {', '.join(TASK_NAMES)} (default: the model's)")
@@ -34,6 +35,7 @@ def configure(parser):
 
 
 def run(args) -> int:
+    """Run ``mobilebert evaluate`` (docs/finetuning.md): print the metrics as JSON; returns the exit code."""
     from mobilebert_tf.finetuning.evaluation import score_predictions, write_predictions
     from mobilebert_tf.finetuning.pipeline import evaluate_model, load_task_data
     from mobilebert_tf.finetuning.tasks import get_finetune_task

@@ -18,6 +18,7 @@ RESULT_FILE = "eval_pretraining.json"
 
 
 def configure(parser):
+    """Flags of ``mobilebert evaluate-pretraining`` (docs/training.md)."""
     parser.add_argument("--model", required=True, metavar="MODEL_DIR",
                         help="pre-training model directory: pretrain / distill output, HF or TF1 checkpoint")
     parser.add_argument("--data", required=True, metavar="DIR",
@@ -31,6 +32,8 @@ def configure(parser):
 
 
 def run(args) -> int:
+    """Run ``mobilebert evaluate-pretraining`` (docs/training.md): print the metrics, write the JSON; returns the exit
+    code."""
     from mobilebert_tf.config import ConfigError
     from mobilebert_tf.training.evaluation import (check_eval_data, evaluate_pretraining, load_pretraining_model,
                                                    vocab_mismatch)

@@ -13,6 +13,7 @@ HELP = "write a model directory as HF config.json + model.safetensors"
 
 
 def configure(parser):
+    """Flags of ``mobilebert export-hf`` (docs/checkpoints.md)."""
     parser.add_argument("model_dir", help="our model directory (also accepted: a TF1 checkpoint or HF directory)")
     parser.add_argument("--out", required=True, help="HF directory to write")
     parser.add_argument("--overwrite", action="store_true", help="replace a model already in --out")
@@ -31,6 +32,7 @@ def _config_of(model_dir: str, fmt: str):
 
 
 def run(args) -> int:
+    """Run ``mobilebert export-hf`` (docs/checkpoints.md); returns the exit code."""
     from mobilebert_tf.checkpoints import detect_format, hf
     from mobilebert_tf.commands.import_model import load_model
     from mobilebert_tf.config import ConfigError

@@ -31,6 +31,7 @@ def _op_determinism(enabled: bool):
 
 
 def configure(parser):
+    """Flags of ``mobilebert finetune`` (docs/finetuning.md)."""
     from mobilebert_tf.config import PRESETS
     from mobilebert_tf.finetuning.tasks import TASK_NAMES
 
@@ -76,6 +77,7 @@ def configure(parser):
 
 
 def run(args) -> int:
+    """Run ``mobilebert finetune`` (docs/finetuning.md) holding the lock of --out; returns the exit code."""
     with lock_dir(args.out):  # one writer per output directory ("DIR is in use by PID n")
         return _run(args)
 

@@ -15,6 +15,7 @@ HELP = "import a Google TF1 or HF safetensors checkpoint"
 
 
 def configure(parser):
+    """Flags of ``mobilebert import`` (docs/checkpoints.md)."""
     from mobilebert_tf.config import ATTENTION_MASK_MODES
     from mobilebert_tf.model_tasks import IMPORT_NAMES
 
@@ -80,6 +81,7 @@ def load_model(src: str, fmt: str | None = None, *, task: str = "auto", num_labe
 
 
 def run(args) -> int:
+    """Run ``mobilebert import`` (docs/checkpoints.md) holding the lock of --out; returns the exit code."""
     if os.path.abspath(os.fspath(args.src)) == os.path.abspath(os.fspath(args.out)):
         raise UsageError("--out must differ from the source")
     with lock_dir(args.out):  # one writer per output directory ("DIR is in use by PID n")

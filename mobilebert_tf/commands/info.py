@@ -9,6 +9,7 @@ HELP = "print parameter and FLOP counts of a preset"
 
 
 def configure(parser):
+    """Flags of ``mobilebert info`` (README.md, "The model family"): preset or config, seq length, JSON, all."""
     from mobilebert_tf.config import PRESETS
 
     src = parser.add_mutually_exclusive_group()
@@ -20,6 +21,25 @@ def configure(parser):
 
 
 def info_row(name, config, seq_len):
+    """One row of ``mobilebert info``: parameter counts and forward-pass FLOPs of ``config`` at ``seq_len``.
+
+    Args:
+        name: str. The row's ``model`` label (a preset name or a config path).
+        config: MobileBertConfig. The architecture.
+        seq_len: int. Sequence length of the FLOP counts.
+
+    Returns:
+        dict. ``model``, ``seq_len``, ``params_total`` / ``params_encoder`` / ``params_heads``
+        (``count_params``: encoder = embeddings + layers; heads = pooler + MLM + NSP), ``flops_encoder``
+        (one encoder forward pass), ``flops_encoder_dense`` (its dense layers only, without the attention
+        score and context products) and ``flops_pretraining`` (with the MLM head at every position + NSP).
+
+    Example:
+        >>> from mobilebert_tf.config import MobileBertConfig
+        >>> row = info_row("mobilebert", MobileBertConfig.from_preset("mobilebert"), 128)
+        >>> sorted(row)[:3]
+        ['flops_encoder', 'flops_encoder_dense', 'flops_pretraining']
+    """
     from mobilebert_tf.flops import count_flops, count_params
 
     params = count_params(config)
@@ -31,6 +51,20 @@ def info_row(name, config, seq_len):
 
 
 def format_table(rows) -> str:
+    """The rows of :func:`info_row` as a fixed-width text table (parameters with thousands separators, GFLOPs).
+
+    Args:
+        rows: list of dict. :func:`info_row` results, one line each.
+
+    Returns:
+        str. A header, a rule and one line per row, joined by newlines (no final newline).
+
+    Example:
+        >>> rows = [info_row(p, MobileBertConfig.from_preset(p), 128) for p in ("mobilebert", "bert_base")]
+        >>> print(format_table(rows))  # doctest: +SKIP
+        model                 seq       params      encoder       heads  GFLOPs enc  GFLOPs +MLM
+        ...
+    """
     head = f"{'model':<20}{'seq':>5}{'params':>13}{'encoder':>13}{'heads':>12}{'GFLOPs enc':>12}{'GFLOPs +MLM':>13}"
     lines = [head, "-" * len(head)]
     for r in rows:
@@ -40,6 +74,7 @@ def format_table(rows) -> str:
 
 
 def run(args) -> int:
+    """Run ``mobilebert info``: print the parameter / FLOP table (or JSON); returns the exit code."""
     from mobilebert_tf.config import PRESETS, MobileBertConfig
 
     if args.seq_len < 1:

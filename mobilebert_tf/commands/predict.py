@@ -13,6 +13,7 @@ HELP = "classify text or answer questions with a fine-tuned model (JSON lines ou
 
 
 def configure(parser):
+    """Flags of ``mobilebert predict`` (docs/finetuning.md)."""
     parser.add_argument("--model", required=True, metavar="MODEL_DIR", help="a fine-tuned model directory")
     parser.add_argument("--text", help="text to classify (or score, for STS-B)")
     parser.add_argument("--text-b", help="second sentence, for pair tasks (MRPC, RTE, STS-B, ...)")
@@ -52,6 +53,7 @@ def _records(args):
 
 
 def run(args) -> int:
+    """Run ``mobilebert predict`` (docs/finetuning.md): JSON lines to stdout or --output; returns the exit code."""
     from mobilebert_tf.finetuning.prediction import Predictor
 
     records, lines, source = _records(args)

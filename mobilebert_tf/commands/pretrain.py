@@ -14,14 +14,49 @@ HELP = "pre-train a model on MLM + NSP data with LAMB"
 
 
 def add_model_args(parser, *, what: str = "model") -> None:
-    """``--num-layers`` and repeatable ``--override key=value`` (any MobileBertConfig field)."""
+    """``--num-layers`` and repeatable ``--override key=value`` (any MobileBertConfig field).
+
+    ``training.configs.parse_overrides(args.override, args.num_layers)`` turns them into config fields.
+
+    Args:
+        parser: argparse.ArgumentParser. The command's parser.
+        what: str. Which model the flags change, in their help (``model``, ``student``).
+
+    Returns:
+        None.
+
+    Example:
+        >>> import argparse
+        >>> parser = argparse.ArgumentParser()
+        >>> add_model_args(parser, what="student")
+        >>> parser.parse_args(["--override", "hidden_dropout_prob=0.0"]).override
+        ['hidden_dropout_prob=0.0']
+    """
     parser.add_argument("--num-layers", type=positive_int, default=None, help=f"{what}: num_hidden_layers override")
     parser.add_argument("--override", action="append", default=[], metavar="KEY=VALUE",
                         help=f"{what}: set a config field, e.g. --override hidden_dropout_prob=0.0 (repeatable)")
 
 
-def add_run_args(parser, *, steps_help: str | None = None) -> None:
-    """Flags shared by ``pretrain`` and ``distill``: batch, optimizer, seed, checkpoints, strategy."""
+def add_run_args(parser) -> None:
+    """Flags shared by ``pretrain`` and ``distill``: batch, optimizer, seed, checkpoints, strategy.
+
+    Also ``--data``, ``--out``, ``--resume``, ``--stop-at``, ``--no-progress`` and the held-out evaluation
+    flags (``--eval-data``, ``--eval-every``, ``--eval-examples``); the optimizer defaults are
+    ``OptimizerConfig``'s (docs/training.md).
+
+    Args:
+        parser: argparse.ArgumentParser. The command's parser.
+
+    Returns:
+        None.
+
+    Example:
+        >>> import argparse
+        >>> parser = argparse.ArgumentParser()
+        >>> add_run_args(parser)
+        >>> parser.parse_args(["--data", "data/wiki", "--out", "runs/x"]).batch_size
+        256
+    """
     from mobilebert_tf.training.distribute import STRATEGY_KINDS
     from mobilebert_tf.training.pretrain import OptimizerConfig
 
@@ -65,6 +100,19 @@ def add_run_args(parser, *, steps_help: str | None = None) -> None:
 
 
 def optimizer_config(args):
+    """The LAMB settings of the parsed ``add_run_args`` flags.
+
+    Args:
+        args: argparse.Namespace. With ``lr``, ``weight_decay``, ``clip_norm`` and ``no_bias_correction``.
+
+    Returns:
+        OptimizerConfig. Learning rate, weight decay, clip norm and bias correction from the flags.
+
+    Example:
+        >>> args = parser.parse_args(["--data", "d", "--out", "o", "--lr", "1e-3"])  # parser: see add_run_args
+        >>> optimizer_config(args).learning_rate
+        0.001
+    """
     from mobilebert_tf.training.pretrain import OptimizerConfig
 
     return OptimizerConfig(learning_rate=args.lr, weight_decay=args.weight_decay, clip_norm=args.clip_norm,
@@ -72,6 +120,23 @@ def optimizer_config(args):
 
 
 def print_summary(result, command: str) -> None:
+    """Print the end of a ``pretrain`` / ``distill`` run: the last held-out metrics, if any, then where it stands.
+
+    A finished run prints ``COMMAND: done at step N (last metrics); model saved to OUT``; a run stopped at
+    ``--stop-at`` prints where its checkpoint is and to continue with ``--resume``.
+
+    Args:
+        result: TrainResult (or the distiller's result): ``history``, ``evals``, ``state``, ``finished``,
+            ``out_dir``.
+        command: str. The command name that starts each line.
+
+    Returns:
+        None.
+
+    Example:
+        >>> print_summary(result, "pretrain")  # doctest: +SKIP
+        pretrain: done at step 10000 (loss 2.913, ...); model saved to runs/teacher
+    """
     last = result.history[-1] if result.history else {}
     shown = ", ".join(f"{k} {v:.4g}" for k, v in last.items() if isinstance(v, float) and k != "lr")
     step = result.state["global_step"]
@@ -87,6 +152,8 @@ def print_summary(result, command: str) -> None:
 
 
 def configure(parser):
+    """Flags of ``mobilebert pretrain`` (docs/training.md): preset or --init, steps, warmup, vocab, and
+    ``add_model_args`` / ``add_run_args``."""
     from mobilebert_tf.config import PRESETS
 
     src = parser.add_mutually_exclusive_group()
@@ -104,7 +171,23 @@ def configure(parser):
 
 def locked_run(args, train) -> int:
     """Make the strategy, then ``train(args, strategy)`` holding the lock of --out on the chief (other workers
-    write to scratch folders and must not take it). Shared by ``pretrain`` and ``distill``."""
+    write to scratch folders and must not take it). Shared by ``pretrain`` and ``distill``.
+
+    Args:
+        args: argparse.Namespace. The parsed flags (``strategy_kind`` and ``out`` are read here).
+        train: callable ``(args, strategy) -> int``. The command's training function.
+
+    Returns:
+        int. ``train``'s exit code.
+
+    Raises:
+        UsageError: from ``make_strategy`` (an unknown kind, multiworker without ``TF_CONFIG``).
+        DirectoryInUseError: another process holds the lock of ``--out``.
+
+    Example:
+        >>> locked_run(args, _train)  # doctest: +SKIP
+        0
+    """
     from mobilebert_tf.training.distribute import make_strategy, worker_info
 
     strategy = make_strategy(args.strategy_kind)  # first: multi-worker and TPU set-up precede other TF work
@@ -115,6 +198,7 @@ def locked_run(args, train) -> int:
 
 
 def run(args) -> int:
+    """Run ``mobilebert pretrain`` (docs/training.md) through ``locked_run``; returns the exit code."""
     return locked_run(args, _train)
 
 

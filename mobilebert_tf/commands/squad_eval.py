@@ -10,6 +10,7 @@ HELP = "official SQuAD v1.1/v2.0 evaluation of predictions"
 
 
 def configure(parser):
+    """Flags of ``mobilebert squad-eval`` (docs/glue_squad.md)."""
     parser.add_argument("dataset", help="SQuAD dataset JSON (or a .zip holding it)")
     parser.add_argument("predictions", help="predictions JSON: question id -> answer text")
     parser.add_argument("--version", type=int, choices=(1, 2), default=None,
@@ -21,6 +22,7 @@ def configure(parser):
 
 
 def run(args) -> int:
+    """Run ``mobilebert squad-eval`` (docs/glue_squad.md): print the official JSON; returns the exit code."""
     from mobilebert_tf.data.squad import load_json
     from mobilebert_tf.squad_eval import dataset_version, evaluate, load_predictions
 

@@ -27,10 +27,14 @@ mimetypes.add_type("text/javascript", ".js")
 
 
 class WebDemoError(MobileBertError):
-    """The models folder or the page's files are not usable; the message says what to do."""
+    """The models folder or the page's files are not usable; the message says what to do.
+
+    A ``MobileBertError``: ``mobilebert web-demo`` prints the message and exits with 1.
+    """
 
 
 def configure(parser):
+    """Flags of ``mobilebert web-demo`` (docs/export.md, ``--web-assets DIR``): --models and --port."""
     parser.add_argument("--models", required=True, metavar="DIR",
                         help="folder with .tflite files and models.json (export --web-assets DIR)")
     parser.add_argument("--port", type=int_range(0, 65535), default=8000, help="port on 127.0.0.1 (0: any free port; default 8000)")
@@ -42,8 +46,13 @@ def check_models(models: Path) -> dict:
     Args:
         models: folder with models.json and the .tflite files it lists (a dynamic-length model may be
             missing when its fixed fallback is present: the page then runs the fallback).
+
     Returns:
-        the parsed manifest. Raises WebDemoError naming the folder/file and the problem.
+        dict. The parsed manifest (its ``models`` list is not empty).
+
+    Raises:
+        WebDemoError: not a folder, no ``models.json``, invalid JSON, no models listed, or a listed
+            file (and its fallback) missing, naming the folder/file and the problem.
 
     Example:
         >>> check_models(Path("runs/web/models"))["models"][0]["file"]  # doctest: +SKIP
@@ -72,13 +81,35 @@ def check_models(models: Path) -> dict:
 
 
 class Handler(http.server.SimpleHTTPRequestHandler):
-    """web_demo/ at /, the models folder at /models/, web_demo/node_modules at /node_modules/."""
+    """web_demo/ at /, the models folder at /models/, web_demo/node_modules at /node_modules/.
+
+    A ``SimpleHTTPRequestHandler`` rooted at ``web_demo/``; responses carry ``Cache-Control: no-store``
+    and requests are not logged.
+
+    Args:
+        *args: the request, client address and server, as ``http.server`` passes them.
+        models: Path. The resolved models folder served under ``/models/``.
+        **kwargs: further ``SimpleHTTPRequestHandler`` arguments.
+
+    Example:
+        >>> handler = functools.partial(Handler, models=Path("runs/web/models").resolve())
+        >>> http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)  # doctest: +SKIP
+    """
 
     def __init__(self, *args, models: Path, **kwargs):
         self.models = models
         super().__init__(*args, directory=str(WEB_DEMO), **kwargs)
 
     def translate_path(self, path):
+        """Map a URL path to a file: ``/models/...`` inside the models folder, the rest under web_demo/.
+
+        Args:
+            path: str. The request path (query and fragment are dropped for ``/models/``).
+
+        Returns:
+            str. The file to serve; a ``/models/`` path leading outside the folder maps to a name that does
+            not exist there (404).
+        """
         clean = path.split("?", 1)[0].split("#", 1)[0]
         if clean.startswith("/models/"):
             target = (self.models / clean[len("/models/"):]).resolve()
@@ -86,10 +117,12 @@ class Handler(http.server.SimpleHTTPRequestHandler):
         return super().translate_path(path)
 
     def end_headers(self):
+        """Add ``Cache-Control: no-store`` (a re-exported model is never served stale), then end the headers."""
         self.send_header("Cache-Control", "no-store")
         super().end_headers()
 
     def log_message(self, format, *args):  # quiet: one line per request is noise in a demo
+        """Log nothing (the base class writes one stderr line per request)."""
         pass
 
 
@@ -97,9 +130,15 @@ def make_server(models: str | Path, port: int = 8000) -> http.server.ThreadingHT
     """A server for the demo on 127.0.0.1 (not started yet).
 
     Args:
-        models: the models folder (``check_models``); port: 0 picks a free port.
+        models: str or Path. The models folder (checked with ``check_models``).
+        port: int. The port on 127.0.0.1; 0 picks a free port.
+
     Returns:
-        a ThreadingHTTPServer; ``server.server_address`` has the port. Raises WebDemoError on unusable input.
+        http.server.ThreadingHTTPServer. Bound, not serving yet; ``server.server_address`` has the port.
+
+    Raises:
+        WebDemoError: the models folder is unusable, LiteRT.js is not installed (``make web-deps``), or the
+            port cannot be bound.
 
     Example:
         >>> server = make_server("runs/web/models", port=0)  # doctest: +SKIP
@@ -117,6 +156,7 @@ def make_server(models: str | Path, port: int = 8000) -> http.server.ThreadingHT
 
 
 def run(args) -> int:
+    """Run ``mobilebert web-demo`` (docs/export.md): serve until Ctrl-C; returns the exit code."""
     server = make_server(args.models, args.port)
     host, port = server.server_address[:2]
     print(f"web demo: http://{host}:{port}/  (models from {Path(args.models).resolve()}; Ctrl-C stops)", flush=True)

@@ -16,7 +16,23 @@ from mobilebert_tf.training.progress import RunLogger
 class StageRun:
     """One stage of a run. ``build()`` (called in the strategy's scope when the stage starts) returns
     ``(optimizer, train_step, schedule)``: a built optimizer, a function ``iterator -> dict of scalar
-    tensors`` (global values) and the stage's LR schedule (``schedule.value(stage_step)``)."""
+    tensors`` (global values) and the stage's LR schedule (``schedule.value(stage_step)``).
+
+    ``pretrain`` has one stage; ``distill`` one per layer-wise stage plus the final pre-training
+    distillation. A stage's optimizer is new (the previous stage's slots are not carried over).
+
+    Args:
+        name: str. The stage's name, logged with every step when the run has several stages.
+        steps: int. Training steps of the stage (each one global batch).
+        build: callable ``() -> (optimizer, train_step, schedule)``; ``train_step`` is typically
+            :func:`distributed_step`'s result.
+
+    Example:
+        >>> stage = StageRun("pretraining", 10_000, build)  # doctest: +SKIP
+        >>> run_stages(strategy, model, [stage], state=state, keeper=keeper, logger=logger,
+        ...            iterator=iter(dataset), checkpoint_every=1000)  # doctest: +SKIP
+        True
+    """
 
     name: str
     steps: int
@@ -24,7 +40,27 @@ class StageRun:
 
 
 def distributed_step(strategy: tf.distribute.Strategy, replica_fn: Callable) -> Callable:
-    """``replica_fn(batch) -> dict of replica shares`` -> a tf.function ``iterator -> dict of global sums``."""
+    """``replica_fn(batch) -> dict of replica shares`` -> a tf.function ``iterator -> dict of global sums``.
+
+    Each call of the returned step reads one distributed batch (``next(iterator)``), runs ``replica_fn``
+    on every replica with its per-replica batch (``strategy.run``) and sums each returned value over the
+    replicas (``strategy.reduce(SUM, axis=None)``). With losses written as replica shares
+    (:mod:`mobilebert_tf.training.losses`), the sums are the global values. Traced without autograph.
+
+    Args:
+        strategy: tf.distribute.Strategy. The strategy the model and optimizer were created under.
+        replica_fn: callable ``batch -> dict[str, scalar tf.Tensor]``, one training step on one replica
+            (forward, gradients, ``optimizer.apply_gradients``).
+
+    Returns:
+        A ``tf.function`` ``iterator -> dict[str, scalar tf.Tensor]``: the global sums, under the keys
+        ``replica_fn`` returns.
+
+    Example:
+        >>> train_step = distributed_step(strategy, replica_step)  # doctest: +SKIP
+        >>> sorted(train_step(iterator))  # doctest: +SKIP
+        ['loss', 'mlm_accuracy', 'mlm_loss', 'nsp_accuracy', 'nsp_loss']
+    """
 
     # No autograph: the step has no tensor-dependent Python control flow, and converting every
     # Keras layer's call costs more than half of the tracing time.
@@ -42,7 +78,11 @@ PEER_FAILURES = (tf.errors.UnavailableError, tf.errors.DeadlineExceededError, tf
 
 
 class WorkerLostError(MobileBertError):
-    """A worker of a multi-worker job stopped or became unreachable; the message says how to resume."""
+    """A worker of a multi-worker job stopped or became unreachable; the message says how to resume.
+
+    Raised by :func:`run_stages` in place of one of ``PEER_FAILURES`` under ``MultiWorkerMirroredStrategy``.
+    A ``MobileBertError``: the CLI prints its message (naming the last checkpoint) and exits with 1.
+    """
 
 
 def run_stages(strategy: tf.distribute.Strategy, model, stages: list[StageRun], *, state: TrainState,
@@ -58,6 +98,41 @@ def run_stages(strategy: tf.distribute.Strategy, model, stages: list[StageRun], 
 
     Returns True when every stage is done, False when stopped early at ``stop_at``. Raises WorkerLostError
     when another worker of the cluster is gone (every worker then restarts with ``--resume``).
+
+    Stages before ``state.stage`` are skipped and the current one starts at ``state.stage_step``; its
+    optimizer is restored from ``resume_path`` when the run resumes inside the stage. Every step logs
+    the step's metrics (as floats) plus ``step_seconds``, ``lr`` and, with several stages, ``stage_index``
+    through ``logger.step``.
+
+    Args:
+        strategy: tf.distribute.Strategy. The strategy of ``model``; each stage is built in its scope.
+        model: the model being trained (what checkpoints and ``evaluator`` see).
+        stages: list of StageRun. All stages of the run, in order (also those already done).
+        state: TrainState. Where the run stands; advanced after every step.
+        keeper: CheckpointKeeper. Saves the checkpoints.
+        logger: RunLogger. Receives ``step`` and ``eval`` records.
+        iterator: an iterator over the distributed dataset (``iter(distributed_pretraining_dataset(...))``),
+            already positioned at ``state.batches``.
+        checkpoint_every: int. Save a checkpoint every this many global steps.
+        resume_path: str or None. The checkpoint the model and state were restored from (to restore the
+            current stage's optimizer); None for a fresh run.
+        stop_at: int or None. Stop (after saving a checkpoint) once ``state.global_step`` reaches it.
+        evaluator: callable ``model -> dict[str, float]`` or None. Held-out evaluation.
+        eval_every: int or None. Evaluate every this many global steps (None: at the start and end only).
+
+    Returns:
+        bool. True when every stage is done, False when stopped at ``stop_at``.
+
+    Raises:
+        WorkerLostError: under ``MultiWorkerMirroredStrategy``, a collective op failed with one of
+            ``PEER_FAILURES`` (other strategies re-raise the TensorFlow error).
+
+    Example:
+        >>> finished = run_stages(strategy, model, [StageRun("pretraining", 100, build)], state=state,
+        ...                       keeper=keeper, logger=logger, iterator=iter(dataset),
+        ...                       checkpoint_every=50, stop_at=60)  # doctest: +SKIP
+        >>> finished, int(state.global_step.numpy())  # doctest: +SKIP
+        (False, 60)
     """
     try:
         return _run_stages(strategy, model, stages, state=state, keeper=keeper, logger=logger, iterator=iterator,
