@@ -68,8 +68,36 @@ class ConfigLayer(keras.layers.Layer):
         return {**super().get_config(), "config": self.config.to_dict()}
 
 
+@keras.utils.register_keras_serializable(package=PACKAGE)
+class SequenceDense(keras.layers.Dense):
+    """``keras.layers.Dense`` that stays one matrix product when the sequence length is unknown.
+
+    Keras' Dense multiplies a [batch, seq, in] input with ``tf.tensordot``, which flattens it to 2-D with
+    shapes computed at run time when ``seq`` is not known while tracing. In a ``--seq-len dynamic`` TFLite
+    export every such layer became SHAPE, GATHER x2, REDUCE_PROD x2, CONCATENATION, PACK and RESHAPE x2
+    around its FULLY_CONNECTED (and a separate bias ADD). With an unknown ``seq`` this layer calls
+    ``tf.matmul`` on the 3-D input instead (the kernel broadcast), which converts to one FULLY_CONNECTED with
+    the bias fused, at any length. With known shapes (training, fixed-length exports) it is Keras' Dense
+    unchanged. Same weights, same names, same math.
+
+    Example:
+        >>> layer = SequenceDense(4)
+        >>> layer(tf.zeros([1, 3, 8])).shape
+        TensorShape([1, 3, 4])
+    """
+
+    def call(self, inputs):
+        if inputs.shape.rank != 3 or inputs.shape[1] is not None or isinstance(inputs, tf.SparseTensor):
+            return super().call(inputs)
+        outputs = tf.matmul(tf.cast(inputs, self.compute_dtype), self.kernel)
+        if self.use_bias:
+            outputs = tf.nn.bias_add(outputs, self.bias)
+        return outputs if self.activation is None else self.activation(outputs)
+
+
 def dense_layer(config: MobileBertConfig, units: int, name: str, activation=None, use_bias: bool = True):
-    """A named ``keras.layers.Dense`` with the config's truncated-normal kernel initializer.
+    """A named :class:`SequenceDense` (a ``keras.layers.Dense``) with the config's truncated-normal kernel
+    initializer.
 
     Args:
         config: the model config (its ``initializer_range`` sets the kernel initializer).
@@ -79,14 +107,14 @@ def dense_layer(config: MobileBertConfig, units: int, name: str, activation=None
         use_bias: whether the layer has a bias.
 
     Returns:
-        An unbuilt ``keras.layers.Dense``.
+        An unbuilt ``SequenceDense``.
 
     Example:
         >>> dense_layer(MobileBertConfig(), 128, "query").units
         128
     """
-    return keras.layers.Dense(units, activation=activation, use_bias=use_bias,
-                              kernel_initializer=initializer(config), name=name)
+    return SequenceDense(units, activation=activation, use_bias=use_bias, kernel_initializer=initializer(config),
+                         name=name)
 
 
 @keras.utils.register_keras_serializable(package=PACKAGE)
@@ -236,10 +264,15 @@ class MobileBertAttention(ConfigLayer):
         fq = getattr(self, "fake_quant", None)
         return x if fq is None else fq(name, x, training)
 
+    @staticmethod
+    def _batch(x):
+        # static where known (1 in an export): a constant reshape target, no SHAPE ops in the TFLite graph;
+        # the sequence axis is -1 for the same reason (a dynamic-length export does not know it)
+        return x.shape[0] if x.shape[0] is not None else tf.shape(x)[0]
+
     def _split_heads(self, x):
         c = self.config
-        batch, seq = tf.shape(x)[0], tf.shape(x)[1]
-        x = tf.reshape(x, [batch, seq, c.num_attention_heads, c.attention_head_size])
+        x = tf.reshape(x, [self._batch(x), -1, c.num_attention_heads, c.attention_head_size])
         return tf.transpose(x, [0, 2, 1, 3])  # [B, N, S, d]
 
     def call(self, query_input, key_input, value_input, residual, mask, training=False):
@@ -261,8 +294,7 @@ class MobileBertAttention(ConfigLayer):
         context = tf.matmul(self.attention_dropout(probs, training=training), v)  # [B, N, S, d]
         context = self._fq("context_fq", context, training)
         context = tf.transpose(context, [0, 2, 1, 3])
-        batch, seq = tf.shape(context)[0], tf.shape(context)[1]
-        context = tf.reshape(context, [batch, seq, c.num_attention_heads * c.attention_head_size])
+        context = tf.reshape(context, [self._batch(context), -1, c.num_attention_heads * c.attention_head_size])
         out = self.output_dropout(self.output_dense(context), training=training)
         return self.norm(out + residual), scores, probs
 

@@ -7,7 +7,7 @@ import pytest
 import tf_keras as keras
 import tensorflow_model_optimization as tfmot
 
-from export.tflite_io import float_ops, read_tflite
+from mobilebert_tf.export.tflite_io import float_ops, read_tflite
 from mobilebert_tf import MobileBertConfig, MobileBertForPreTraining, MobileBertForSequenceClassification
 from mobilebert_tf import cli
 from mobilebert_tf.qat import apply_qat
@@ -52,8 +52,10 @@ def test_apply_qat_wraps_dense_and_norms_and_keeps_names():
     qat_model = apply_qat(MobileBertForSequenceClassification(_config(), num_labels=2)).build_with_dummy()
     wrappers = [layer for layer in qat_model._flatten_layers() if isinstance(layer, tfmot.quantization.keras.QuantizeWrapperV2)]
     kinds = collections.Counter(type(w.layer).__name__ for w in wrappers)
-    # per block: 7 Dense + 4x2 FFN Dense, 8 NoNorm; embeddings: 1 Dense + 1 NoNorm; head: 1 Dense
-    assert kinds == {"Dense": 2 * 15 + 2, "NoNorm": 2 * 8 + 1}
+    # per block: 7 Dense + 4x2 FFN Dense, 8 NoNorm; embeddings: 1 Dense + 1 NoNorm; head: 1 Dense (every
+    # Dense is layers.SequenceDense, a keras Dense)
+    assert kinds == {"SequenceDense": 2 * 15 + 2, "NoNorm": 2 * 8 + 1}
+    assert all(isinstance(w.layer, keras.layers.Dense) for w in wrappers if type(w.layer).__name__ != "NoNorm")
     real = {n for n in named_weights(qat_model) if not is_qat_variable(n)}
     assert real == set(named_weights(float_model))
     ranges = [n for n in named_weights(qat_model) if n.endswith(("scores_fq_min", "probs_fq_max", "word_embeddings_fq_min"))]
