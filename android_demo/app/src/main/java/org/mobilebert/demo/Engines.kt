@@ -122,9 +122,38 @@ private fun interpreterSetup(delegate: Delegate, threads: Int): InterpreterSetup
 }
 
 /**
+ * The plain Interpreter on one model of the repository, with its delegate; [close] closes both. Inputs
+ * and outputs go by tensor name, as the Task Library finds them by metadata name.
+ */
+private class NamedInterpreter(repository: ModelRepository, entry: ModelEntry, delegate: Delegate, threads: Int) :
+    AutoCloseable {
+    private val setup = interpreterSetup(delegate, threads)
+    val interpreter: Interpreter = try {
+        Interpreter(repository.mapModel(entry), setup.options)
+    } catch (e: Exception) {
+        setup.resource?.close()
+        throw e
+    }
+
+    /** One example ([1, n] ids/mask/segment_ids) in; [outputs] maps output names to their [1, ...] arrays. */
+    fun run(ids: IntArray, mask: IntArray, segmentIds: IntArray, outputs: Map<String, Any>) {
+        val inputs = arrayOfNulls<Any>(interpreter.inputTensorCount)
+        inputs[interpreter.getInputIndex("ids")] = arrayOf(ids)
+        inputs[interpreter.getInputIndex("mask")] = arrayOf(mask)
+        inputs[interpreter.getInputIndex("segment_ids")] = arrayOf(segmentIds)
+        interpreter.runForMultipleInputsOutputs(inputs, outputs.mapKeys { interpreter.getOutputIndex(it.key) })
+    }
+
+    override fun close() {
+        interpreter.close()
+        setup.resource?.close()
+    }
+}
+
+/**
  * A QA model the Task Library cannot run (its BertQuestionAnswerer pads to 384 tokens; the manifest says
- * so): the plain Interpreter with the core's Kotlin copy of the Task Library's pre/post-processing.
- * Tensors are found by name, as the Task Library finds them by metadata name.
+ * so): the plain Interpreter ([NamedInterpreter]) with the core's Kotlin copy of the Task Library's
+ * pre/post-processing.
  */
 class InterpreterQaEngine(
     repository: ModelRepository,
@@ -133,28 +162,14 @@ class InterpreterQaEngine(
     threads: Int,
     private val tokenizer: WordpieceTokenizer,
 ) : QaEngine {
-    private val setup = interpreterSetup(delegate, threads)
-    private val interpreter = try {
-        Interpreter(repository.mapModel(entry), setup.options)
-    } catch (e: Exception) {
-        setup.resource?.close()
-        throw e
-    }
+    private val model = NamedInterpreter(repository, entry, delegate, threads)
 
     override val runtime = "Interpreter + Kotlin Task Library pipeline (seq ${entry.seqLen})"
 
     private fun run(feature: QaFeature): Pair<FloatArray, FloatArray> {
-        val inputs = arrayOfNulls<Any>(interpreter.inputTensorCount)
-        inputs[interpreter.getInputIndex("ids")] = arrayOf(feature.ids)
-        inputs[interpreter.getInputIndex("mask")] = arrayOf(feature.mask)
-        inputs[interpreter.getInputIndex("segment_ids")] = arrayOf(feature.segmentIds)
         val start = arrayOf(FloatArray(entry.seqLen))
         val end = arrayOf(FloatArray(entry.seqLen))
-        val outputs = mapOf<Int, Any>(
-            interpreter.getOutputIndex("start_logits") to start,
-            interpreter.getOutputIndex("end_logits") to end,
-        )
-        interpreter.runForMultipleInputsOutputs(inputs, outputs)
+        model.run(feature.ids, feature.mask, feature.segmentIds, mapOf("start_logits" to start, "end_logits" to end))
         return start[0] to end[0]
     }
 
@@ -170,10 +185,7 @@ class InterpreterQaEngine(
         }, ms)
     }
 
-    override fun close() {
-        interpreter.close()
-        setup.resource?.close()
-    }
+    override fun close() = model.close()
 }
 
 /** BertNLClassifier: tokenization, model and labels (from the model's metadata) in the Task Library. */
@@ -210,13 +222,8 @@ class InterpreterClassifierEngine(
     threads: Int,
     private val tokenizer: WordpieceTokenizer,
 ) : ClassifierEngine {
-    private val setup = interpreterSetup(delegate, threads)
-    private val interpreter = try {
-        Interpreter(repository.mapModel(entry), setup.options)
-    } catch (e: Exception) {
-        setup.resource?.close()
-        throw e
-    }
+    private val model = NamedInterpreter(repository, entry, delegate, threads)
+    private val interpreter = model.interpreter
     private val inputNames = listOf("ids", "mask", "segment_ids")
     /** From the model itself, not the manifest: what the runtime will be asked to do. */
     private val ownLength = inputNames.any { -1 in interpreter.getInputTensor(interpreter.getInputIndex(it)).shapeSignature() }
@@ -234,20 +241,13 @@ class InterpreterClassifierEngine(
             interpreter.allocateTensors()
             allocatedLength = input.ids.size
         }
-        val inputs = arrayOfNulls<Any>(interpreter.inputTensorCount)
-        inputs[interpreter.getInputIndex("ids")] = arrayOf(input.ids)
-        inputs[interpreter.getInputIndex("mask")] = arrayOf(input.mask)
-        inputs[interpreter.getInputIndex("segment_ids")] = arrayOf(input.segmentIds)
         val probability = arrayOf(FloatArray(entry.labels.size))
-        interpreter.runForMultipleInputsOutputs(inputs, mapOf(interpreter.getOutputIndex("probability") to probability))
+        model.run(input.ids, input.mask, input.segmentIds, mapOf("probability" to probability))
         val ms = elapsedMs(start)
         return ClassifierOutput(BertClassifierInput.ranked(probability[0], entry.labels), ms)
     }
 
-    override fun close() {
-        interpreter.close()
-        setup.resource?.close()
-    }
+    override fun close() = model.close()
 }
 
 /** Engines with the delegate fallback; the warm-up run (the "first inference") uses a bundled example. */
