@@ -26,7 +26,7 @@ EXTRAS = {
         "onnxruntime==1.32.0",
         "onnxscript==0.7.2",       # torch.onnx.export(dynamo=True) needs it
     ],
-    "peers": [                     # python -m benchmarks.peers: HF torch / ONNX Runtime peers
+    "peers": [                     # python -m mobilebert_tf.benchmarks.peers: HF torch / ONNX Runtime peers
         "torch==2.13.0",
         "transformers==5.24.0",
         "onnx==1.23.2",
@@ -40,8 +40,14 @@ setup(
     version="0.1.0",
     description="MobileBERT in TensorFlow/Keras: models, distillation, TFLite export, benchmarks",
     python_requires=">=3.11,<3.12",
-    packages=find_packages(include=["mobilebert_tf", "mobilebert_tf.*", "export", "export.*",
-                                    "benchmarks", "benchmarks.*"]),
+    # export/ and benchmarks/ stay at the top of the repository (the design card's layout) but install
+    # inside the package, as mobilebert_tf.export and mobilebert_tf.benchmarks: no top-level module of
+    # such a common name lands in site-packages. mobilebert_tf/__init__.py gives a source checkout the
+    # same names.
+    packages=(find_packages(include=["mobilebert_tf", "mobilebert_tf.*"])
+              + [f"mobilebert_tf.{p}" for p in find_packages(include=["export", "export.*",
+                                                                      "benchmarks", "benchmarks.*"])]),
+    package_dir={"mobilebert_tf.export": "export", "mobilebert_tf.benchmarks": "benchmarks"},
     install_requires=INSTALL_REQUIRES,
     extras_require=EXTRAS,
     entry_points={"console_scripts": ["mobilebert=mobilebert_tf.cli:main"]},

@@ -4,8 +4,8 @@ from __future__ import annotations
 import json
 
 from mobilebert_tf.argtypes import non_negative_int, positive_int
-from benchmarks.machine import machine_name
-from benchmarks.report import format_table, plot
+from mobilebert_tf.benchmarks.machine import machine_name
+from mobilebert_tf.benchmarks.report import format_table, plot
 from mobilebert_tf.errors import UsageError
 
 HELP = "latency of .tflite models on the host or an Android phone"
@@ -41,16 +41,16 @@ def parse_threads(text: str) -> list[int]:
 def run(args) -> int:
     import sys
 
-    from benchmarks.android import AndroidRun, DeviceError, run_on_device
-    from export.tflite_io import read_tflite
+    from mobilebert_tf.benchmarks.android import AndroidRun, DeviceError, run_on_device
+    from mobilebert_tf.export.tflite_io import read_tflite
 
     threads = parse_threads(args.threads)
     for model in args.models:
         read_tflite(model)  # a clear error for missing/corrupt files before anything runs
     rows = []
     if args.device == "host":
-        from benchmarks.host import measure_tflite
-        from benchmarks.inputs import real_inputs
+        from mobilebert_tf.benchmarks.host import measure_tflite
+        from mobilebert_tf.benchmarks.inputs import real_inputs
 
         where = f"host: {machine_name()}, LiteRT + XNNPACK"
         for model in args.models:

@@ -35,8 +35,10 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
+from mobilebert_tf.data.pretraining import corpus_head  # noqa: E402
 from mobilebert_tf.fileio import atomic_write_json, atomic_write_text  # noqa: E402
-from benchmarks.finetune import RunSettings, finetune_run, glue_baselines, machine, provenance  # noqa: E402
+from mobilebert_tf.modeldir import ModelDir  # noqa: E402
+from mobilebert_tf.benchmarks.finetune import (RunSettings, finetune_run, glue_baselines, machine, provenance)  # noqa: E402
 
 ARMS = ("scratch", "auxiliary", "joint", "progressive")
 KT_ARMS = ARMS[1:]
@@ -120,15 +122,9 @@ def log(msg: str) -> None:
 
 # ---------------------------------------------------------------------------------------------------- data
 
-def corpus_head(split_file: Path, lines: int | None, work: Path) -> Path:
+def split_or_head(split_file: Path, lines: int | None, work: Path) -> Path:
     """The split itself, or its first ``lines`` lines written into ``work`` (quick mode)."""
-    if lines is None:
-        return split_file
-    head = work / f"{split_file.name}.head{lines}"
-    if not head.exists():
-        text = split_file.read_text(encoding="utf-8").splitlines(keepends=True)[:lines]
-        head.write_text("".join(text), encoding="utf-8")
-    return head
+    return split_file if lines is None else corpus_head(split_file, lines, work)
 
 
 def make_data(budget: Budget, data: Path, work: Path) -> dict:
@@ -141,7 +137,7 @@ def make_data(budget: Budget, data: Path, work: Path) -> dict:
                                      ("heldout", "test", budget.heldout_lines, HELDOUT_SEED)):
         target = work / f"data_{name}"
         if not (target / "manifest.json").is_file():
-            corpus = corpus_head(data / "corpus" / f"wikitext-2-wiki.{split}.tokens", lines, work)
+            corpus = split_or_head(data / "corpus" / f"wikitext-2-wiki.{split}.tokens", lines, work)
             start = time.perf_counter()
             create_pretraining_data([corpus], vocab, target, PretrainingDataConfig(
                 seq_len=budget.seq_len, max_predictions=budget.max_predictions, seed=seed,
@@ -407,7 +403,7 @@ def run(budget: Budget, args, command: str) -> dict:
     for arm in ARMS:
         results["arms"][arm] = train_arm(arm, budget, train, heldout, work, vocab)
         results["arms"][arm]["heldout"] = final_heldout(work / arm, heldout)
-        results["arms"][arm]["provenance"] = provenance(json.loads((work / arm / "model.json").read_text()))
+        results["arms"][arm]["provenance"] = provenance(ModelDir.read(work / arm).info)
     results["finetune"] = finetune_arms(budget, {arm: work / arm for arm in ARMS}, data / "glue", work)
     results["verdicts"] = verdicts(results)
     results["machine"]["load_average_end"] = [round(x, 2) for x in os.getloadavg()]

@@ -26,8 +26,8 @@ sys.path.insert(0, str(ROOT))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 from mobilebert_tf.fileio import atomic_write_json, atomic_write_text  # noqa: E402
-from benchmarks.distillation import FULL, TRAIN_SEED, Budget, configs, corpus_head, log  # noqa: E402
-from benchmarks.finetune import RunSettings, finetune_run, machine  # noqa: E402
+from mobilebert_tf.benchmarks.distillation import FULL, TRAIN_SEED, Budget, configs, split_or_head, log  # noqa: E402
+from mobilebert_tf.benchmarks.finetune import RunSettings, finetune_run, machine  # noqa: E402
 
 TRAIN_LINES_TOTAL = 36718  # lines of wikitext-2-wiki.train.tokens (wc -l)
 
@@ -39,7 +39,7 @@ def _small_data(budget: Budget, data: Path, work: Path, lines: int, name: str,
     target = work / name
     start = time.perf_counter()
     if not (target / "manifest.json").is_file():
-        corpus = corpus_head(data / "corpus" / f"wikitext-2-wiki.{split}.tokens", lines, work)
+        corpus = split_or_head(data / "corpus" / f"wikitext-2-wiki.{split}.tokens", lines, work)
         create_pretraining_data([corpus], data / "vocab" / "bert-base-uncased-vocab.txt", target,
                                 PretrainingDataConfig(seq_len=budget.seq_len, max_predictions=budget.max_predictions,
                                                       seed=TRAIN_SEED))

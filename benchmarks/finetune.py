@@ -32,6 +32,7 @@ sys.path.insert(0, str(ROOT))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 from mobilebert_tf.fileio import atomic_write_json, atomic_write_text  # noqa: E402
+from mobilebert_tf.modeldir import ModelDir  # noqa: E402
 
 
 @dataclass(frozen=True)
@@ -65,9 +66,9 @@ QUICK = {"sst-2": {"max_train": 3000, "epochs": 2}, "rte": {"epochs": 3}, "mrpc"
 
 
 def machine() -> dict:
-    """This machine, measured now: ``benchmarks.machine.machine`` (cpu, cores, python, tensorflow, system,
+    """This machine, measured now: ``mobilebert_tf.benchmarks.machine.machine`` (cpu, cores, python, tensorflow, system,
     load_average_start, ...); callers add ``load_average_end`` when they finish."""
-    from benchmarks.machine import machine as describe
+    from mobilebert_tf.benchmarks.machine import machine as describe
 
     return describe()
 
@@ -147,7 +148,7 @@ def finetune_run(task_name, settings: RunSettings, init: str, out_dir: Path, *, 
     result = finetune(task, init=init, out_dir=out_dir, data=data, config=config, preset="mobilebert_tiny",
                       config_overrides=overrides, max_train_examples=settings.max_train, overwrite=True,
                       progress=False, **extra)
-    info = json.loads((out_dir / "model.json").read_text())
+    info = ModelDir.read(out_dir).info
     return {"init": init, "metrics": result.best["dev"], "best_epoch": result.best["epoch"],
             "steps": result.total_steps, "train_examples": info["train_examples"],
             "wall_seconds": round(time.perf_counter() - start, 1), "train_seconds": result.train_seconds,
@@ -405,7 +406,7 @@ def describe_student(path) -> dict:
     from mobilebert_tf import MobileBertConfig
 
     config = MobileBertConfig.from_json(Path(path) / "config.json")
-    info = json.loads((Path(path) / "model.json").read_text()) if (Path(path) / "model.json").is_file() else {}
+    info = ModelDir.read(path).info  # {} without a model.json
     keys = ("num_hidden_layers", "hidden_size", "intra_bottleneck_size", "intermediate_size",
             "num_feedforward_networks", "num_attention_heads", "embedding_size")
     return {"dir": str(path), "config": {k: getattr(config, k) for k in keys},

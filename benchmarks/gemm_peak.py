@@ -1,11 +1,11 @@
 """This machine's GEMM peak through the runtime the latency report uses, best of many shapes.
 
-    python -m benchmarks.gemm_peak [--threads 2] [--runs 20] [--out benchmarks/results] [--quick]
+    python -m mobilebert_tf.benchmarks.gemm_peak [--threads 2] [--runs 20] [--out benchmarks/results] [--quick]
 
 Each shape is one [M, K] x [K, N] FULLY_CONNECTED built with the TF converter in three precisions
 (float32; dynamic-range int8: int8 weights, activations quantized at run time; full int8: int8 weights,
 activations, input and output, so the model is the lone op) and timed in the LiteRT interpreter with
-XNNPACK at ``--threads`` through ``benchmarks.host.measure_tflite`` (the latency report's harness).
+XNNPACK at ``--threads`` through ``mobilebert_tf.benchmarks.host.measure_tflite`` (the latency report's harness).
 GOP/s = 2 M K N / p50. The grid crosses M (128, 384, 512 tokens) with K x N pairs from 128 to 4096,
 among them the models' own (MobileBERT 128x512, 512x128, 512x512; BERT_BASE 768x768, 768x3072,
 3072x768). The peak per precision is the best shape's rate: a model's "% of peak" in latency.md is
@@ -77,7 +77,7 @@ def gemm_input(quantize: str, m: int, k: int) -> dict[str, np.ndarray]:
 def measure_shapes(work: Path, shapes, threads: int, runs: int, warmup: int = 5, precisions=tuple(PRECISIONS),
                    log=print) -> list[dict]:
     """Build and time every (shape, precision); one row each with ``gops_per_s`` = 2 M K N / p50."""
-    from benchmarks.host import measure_tflite
+    from mobilebert_tf.benchmarks.host import measure_tflite
 
     work.mkdir(parents=True, exist_ok=True)
     rows = []
@@ -121,7 +121,7 @@ def fraction_label(fraction: float) -> str:
 
 def measure_peak(work: Path, threads: int, runs: int = 20, quick: bool = False, log=print) -> dict:
     """The whole measurement: machine, every shape, the best per precision (the ``gemm_peak.json`` dict)."""
-    from benchmarks.machine import finish, load_caveat, machine, package_versions
+    from mobilebert_tf.benchmarks.machine import finish, load_caveat, machine, package_versions
 
     start = time.perf_counter()
     descriptor = machine()
@@ -143,7 +143,7 @@ def render(result: dict) -> str:
              f"{result['versions']['tensorflow']} (converter), ai-edge-litert {result['versions']['ai_edge_litert']}. "
              f"{m['caveat'][0].upper()}{m['caveat'][1:]}.", "",
              f"One FULLY_CONNECTED [M, K] x [K, N] per model, p50 of {result['runs']} runs, GOP/s = 2 M K N / p50. "
-             "Written by `python -m benchmarks.gemm_peak`.", "",
+             "Written by `python -m mobilebert_tf.benchmarks.gemm_peak`.", "",
              "## Best of shapes (the peak latency.md's \"% of peak\" uses)", "",
              "| precision | GOP/s | shape M x K x N | p50 ms |", "|---|---|---|---|"]
     for q, p in result["peak"].items():
@@ -174,10 +174,10 @@ def write(result: dict, out: Path) -> tuple[Path, Path]:
 
 
 def main(argv=None) -> int:
-    """``python -m benchmarks.gemm_peak``: measure and write gemm_peak.{json,md}."""
+    """``python -m mobilebert_tf.benchmarks.gemm_peak``: measure and write gemm_peak.{json,md}."""
     import tempfile
 
-    p = argparse.ArgumentParser(prog="python -m benchmarks.gemm_peak", description=__doc__.split("\n\n")[0])
+    p = argparse.ArgumentParser(prog="python -m mobilebert_tf.benchmarks.gemm_peak", description=__doc__.split("\n\n")[0])
     p.add_argument("--threads", type=int, default=2, help="as in the latency report (default: %(default)s)")
     p.add_argument("--runs", type=int, default=None, help="timed runs per shape and precision (20; --quick 3)")
     p.add_argument("--out", default="benchmarks/results")

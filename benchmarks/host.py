@@ -1,9 +1,14 @@
 """Host latency, one model per subprocess: .tflite with the LiteRT interpreter (XNNPACK), and the peers'
-ONNX Runtime and torch models (``benchmarks.peers``) through the same worker.
+ONNX Runtime and torch models (``mobilebert_tf.benchmarks.peers``) through the same worker.
 
-Each measurement runs in a fresh ``python -m benchmarks.host_worker`` so that peak RSS and init time
-belong to that model alone. Inputs are real tokenized examples in one format (``benchmarks.inputs``),
-not zeros.
+Each measurement runs in a fresh ``mobilebert_tf.benchmarks.host_worker`` process so that peak RSS and init
+time belong to that model alone. Inputs are real tokenized examples in one format
+(``mobilebert_tf.benchmarks.inputs``), not zeros.
+
+Measuring processes start through ``light_command``: ``mobilebert_tf``'s ``__init__`` imports the model API
+and with it TensorFlow (hundreds of MB, seconds of start-up), which would land in every worker's peak RSS
+and in the peers' figures. A light process gets the package's namespace (its ``__path__``) without running
+that ``__init__``, then runs the module as ``__main__``.
 """
 from __future__ import annotations
 
@@ -15,7 +20,26 @@ import tempfile
 
 import numpy as np
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+import mobilebert_tf
+
+LIGHT_MAIN = ("import runpy, sys, types; package = types.ModuleType('mobilebert_tf'); package.__path__ = {path!r}; "
+              "sys.modules['mobilebert_tf'] = package; runpy.run_module({module!r}, run_name='__main__', alter_sys=True)")
+
+
+def light_command(module: str, *args: str) -> list[str]:
+    """The command line that runs ``module`` (``python -m`` style) without ``mobilebert_tf/__init__.py``.
+
+    Args:
+        module: a module of this package, e.g. ``"mobilebert_tf.benchmarks.host_worker"``.
+        *args: its command-line arguments.
+
+    Returns:
+        ``[sys.executable, "-c", ..., *args]`` for ``subprocess.run``.
+
+    Example:
+    >>> subprocess.run(light_command("mobilebert_tf.benchmarks.host_worker", "tflite", ...))  # doctest: +SKIP
+    """
+    return [sys.executable, "-c", LIGHT_MAIN.format(path=list(mobilebert_tf.__path__), module=module), *args]
 
 
 def summarize(latencies_ms) -> dict:
@@ -30,18 +54,19 @@ def summarize(latencies_ms) -> dict:
 def measure(kind: str, model_path, inputs: list[dict[str, np.ndarray]], threads: int = 2, runs: int = 50,
             warmup: int = 5, options: dict | None = None, timeout: float = 1800,
             keep_latencies: bool = False) -> dict:
-    """Latency of one model in a fresh ``python -m benchmarks.host_worker`` process.
+    """Latency of one model in a fresh ``mobilebert_tf.benchmarks.host_worker`` process (``light_command``).
 
     Args:
         kind: ``"tflite"`` (LiteRT + XNNPACK), ``"ort"`` (an .onnx, ONNX Runtime CPU EP) or ``"torch"``
             (an HF directory, torch eager).
         model_path: the .tflite / .onnx file or the HF directory.
-        inputs: rows of {tensor name -> array} (``benchmarks.inputs``), cycled in order; a
+        inputs: rows of {tensor name -> array} (``mobilebert_tf.benchmarks.inputs``), cycled in order; a
             dynamic-length .tflite takes each at its own length.
         threads: intra-op threads of the runtime.
         runs: timed runs after ``warmup`` untimed ones.
         options: ``hf_class`` (torch), ``spinning`` (ORT intra-op spinning, default on),
-            ``omp_wait_policy`` (torch: the ``OMP_WAIT_POLICY`` of the worker).
+            ``omp_wait_policy`` (torch: the ``OMP_WAIT_POLICY`` of the worker), ``interpreter`` (tflite:
+            keyword arguments of LiteRT's ``Interpreter``, ``experimental_op_resolver_type`` by name).
         timeout: seconds before the worker is killed.
         keep_latencies: also return ``latencies_ms``.
 
@@ -52,7 +77,7 @@ def measure(kind: str, model_path, inputs: list[dict[str, np.ndarray]], threads:
     Example:
     >>> measure("tflite", "model.tflite", real_inputs("model.tflite"), threads=2, runs=30)  # doctest: +SKIP
     """
-    from benchmarks.inputs import save_inputs
+    from mobilebert_tf.benchmarks.inputs import save_inputs
 
     options = options or {}
     if not os.path.exists(model_path):
@@ -65,10 +90,9 @@ def measure(kind: str, model_path, inputs: list[dict[str, np.ndarray]], threads:
     with tempfile.TemporaryDirectory(prefix="mobilebert-bench-") as tmp:
         npz = os.path.join(tmp, "inputs.npz")
         save_inputs(inputs, npz)
-        # absolute: the worker runs in the repository root, where a relative path names another file (or none)
-        cmd = [sys.executable, "-m", "benchmarks.host_worker", kind, os.path.abspath(model_path), npz, str(threads),
-               str(runs), str(warmup), json.dumps(options)]
-        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env, cwd=REPO)
+        cmd = light_command("mobilebert_tf.benchmarks.host_worker", kind, os.path.abspath(model_path), npz,
+                            str(threads), str(runs), str(warmup), json.dumps(options))
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env)
     if proc.returncode != 0:
         raise RuntimeError(f"{kind} benchmark of {model_path} failed:\n{proc.stderr[-3000:]}")
     result = json.loads(proc.stdout.strip().splitlines()[-1])

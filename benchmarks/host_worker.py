@@ -1,10 +1,12 @@
-"""Subprocess body of ``benchmarks.host.measure``: load one model, time it, print one JSON line.
+"""Subprocess body of ``mobilebert_tf.benchmarks.host.measure``: load one model, time it, print one JSON line.
 
-    python -m benchmarks.host_worker KIND MODEL INPUTS.npz THREADS RUNS WARMUP [OPTIONS_JSON]
+    python -m mobilebert_tf.benchmarks.host_worker KIND MODEL INPUTS.npz THREADS RUNS WARMUP [OPTIONS_JSON]
+
+(``benchmarks.host.measure`` starts it through ``light_command``, without the package's ``__init__``).
 
 KIND is ``tflite`` (the LiteRT interpreter, XNNPACK), ``ort`` (an .onnx in ONNX Runtime, CPU EP) or
 ``torch`` (an HF directory in torch eager; OPTIONS_JSON names its ``hf_class``). Inputs are
-``benchmarks.inputs.save_inputs`` rows, fed by name. A tflite worker imports only LiteRT and numpy (no
+``mobilebert_tf.benchmarks.inputs.save_inputs`` rows, fed by name. A tflite worker imports only LiteRT and numpy (no
 TensorFlow), so that init time and peak RSS are the model's and the runtime's.
 """
 import json
@@ -12,7 +14,7 @@ import resource
 import sys
 import time
 
-from benchmarks.inputs import load_inputs
+from mobilebert_tf.benchmarks.inputs import load_inputs
 
 KINDS = ("tflite", "ort", "torch")
 
@@ -34,21 +36,24 @@ def load_runner(kind: str, path: str, inputs: list, threads: int, options: dict)
     """(call(feed), feeds, extra result fields) for one model of ``kind``; feeds are ``inputs`` as the
     runtime takes them."""
     if kind == "tflite":
-        from ai_edge_litert.interpreter import Interpreter
+        from ai_edge_litert.interpreter import Interpreter, OpResolverType
 
-        interpreter = Interpreter(model_path=path, num_threads=threads)
+        kwargs = dict(options.get("interpreter", {}))  # e.g. experimental_default_delegate_latest_features
+        if "experimental_op_resolver_type" in kwargs:  # by name in the JSON options
+            kwargs["experimental_op_resolver_type"] = OpResolverType[kwargs["experimental_op_resolver_type"]]
+        interpreter = Interpreter(model_path=path, num_threads=threads, **kwargs)
         interpreter.allocate_tensors()
         runner = interpreter.get_signature_runner("serving_default")
         return (lambda feed: runner(**feed)), inputs, {"interpreter": interpreter}
     if kind == "ort":
-        from benchmarks.peers.runtimes import INPUT_NAMES, ort_session
+        from mobilebert_tf.benchmarks.peers.runtimes import INPUT_NAMES, ort_session
 
         session = ort_session(path, threads, spinning=options.get("spinning", True))
         return (lambda feed: session.run(None, feed)), [{k: row[k] for k in INPUT_NAMES} for row in inputs], {}
     if kind == "torch":
         import torch
 
-        from benchmarks.peers.runtimes import INPUT_NAMES, load_torch
+        from mobilebert_tf.benchmarks.peers.runtimes import INPUT_NAMES, load_torch
 
         torch.set_num_threads(threads)
         torch.set_num_interop_threads(1)
@@ -88,7 +93,8 @@ def main(kind, model_path, npz_path, threads, runs, warmup, options=None) -> dic
         call(feed)
         latencies.append((time.perf_counter() - start) * 1e3)
     return {"init_ms": init_ms, "first_inference_ms": first_ms, "latencies_ms": latencies,
-            "peak_rss_mb": peak_rss_mb(), "threads": threads, "kind": kind, **extra}
+            "peak_rss_mb": peak_rss_mb(), "threads": threads, "kind": kind,
+            "tensorflow_loaded": "tensorflow" in sys.modules, **extra}
 
 
 if __name__ == "__main__":

@@ -3,7 +3,7 @@ from the input shape, SQuAD question/context pairs for QA models and SST-2 sente
 dynamic-length model gets each sentence at its own length (a sentence longer than the model's maximum
 is an error, not cut).
 
-The one input format every measuring process reads (``benchmarks.host_worker``): a list of
+The one input format every measuring process reads (``mobilebert_tf.benchmarks.host_worker``): a list of
 {tensor name -> array} rows saved as one ``.npz`` whose keys are ``"{row}__{name}"``
 (``save_inputs`` / ``load_inputs``)."""
 from __future__ import annotations
@@ -38,7 +38,7 @@ def load_inputs(path) -> list[dict[str, np.ndarray]]:
 
 def model_signature(data: bytes) -> dict:
     """``seq_len`` (the fixed length, or the maximum of a dynamic model), ``dynamic`` and ``task``."""
-    from export.tflite_io import make_interpreter, seq_spec
+    from mobilebert_tf.export.tflite_io import make_interpreter, seq_spec
 
     interpreter = make_interpreter(data)
     outputs = interpreter.get_signature_runner("serving_default").get_output_details()
@@ -49,9 +49,9 @@ def model_signature(data: bytes) -> dict:
 
 def real_inputs(model_path: str, n: int = 8, data_dir=None) -> list[dict[str, np.ndarray]]:
     """``n`` real tokenized examples shaped for ``model_path`` ({ids, mask, segment_ids} int32 [1, seq])."""
-    from export import metadata as md
-    from export import task_data
-    from export.tflite_io import read_tflite
+    from mobilebert_tf.export import metadata as md
+    from mobilebert_tf.export import task_data
+    from mobilebert_tf.export.tflite_io import read_tflite
     from mobilebert_tf.paths import bert_vocab, default_data_dir
     from mobilebert_tf.tokenization import BertTokenizer
 

@@ -1,10 +1,10 @@
-"""The latency report: ``python -m benchmarks.latency [--out benchmarks/results] [--runs 30] [--threads 2]``.
+"""The latency report: ``python -m mobilebert_tf.benchmarks.latency [--out benchmarks/results] [--runs 30] [--threads 2]``.
 
 Exports ``bert_base``, ``mobilebert``, ``mobilebert_tiny`` (random init, classifier head) at seq 128 in
 float / dynamic / int8-mixed / int8, and MobileBERT QA at seq 384, measures them side by side in one run
 with the host harness (LiteRT + XNNPACK, real SST-2 / SQuAD inputs), and relates each to this machine's
 GEMM peak measured through the same runtime: the best of many FULLY_CONNECTED shapes of the same
-precision, read from ``benchmarks/results/gemm_peak.json`` (``python -m benchmarks.gemm_peak``) when it
+precision, read from ``benchmarks/results/gemm_peak.json`` (``python -m mobilebert_tf.benchmarks.gemm_peak``) when it
 was measured on this CPU at the same thread count, else measured here on ``gemm_peak``'s quick shapes
 (and the report says so). A model faster than that peak is labelled "above peak", never ">100%".
 Writes ``latency.json``, ``latency.md`` and ``latency.png``; ``--render latency.json`` rewrites only
@@ -34,8 +34,8 @@ def gemm_peak_for(threads: int, work: Path, peak_file=PEAK_FILE, log=print) -> d
     Returns:
         ``{"peak": {precision: {gops_per_s, m, k, n, p50_ms}}, "source": str, "threads", "quick", "date"}``.
     """
-    from benchmarks.gemm_peak import measure_peak
-    from benchmarks.machine import cpu_model
+    from mobilebert_tf.benchmarks.gemm_peak import measure_peak
+    from mobilebert_tf.benchmarks.machine import cpu_model
 
     peak_file = Path(peak_file)
     if peak_file.is_file():
@@ -47,7 +47,7 @@ def gemm_peak_for(threads: int, work: Path, peak_file=PEAK_FILE, log=print) -> d
         log(f"{peak_file} is for another machine, thread count or a quick run: measuring the quick shapes")
     result = measure_peak(work / "gemm", threads, runs=10, quick=True, log=log)
     return {"peak": result["peak"], "source": f"measured in this run on gemm_peak's {len(result['shapes']) // 3} "
-            "quick shapes only (run `python -m benchmarks.gemm_peak` for the full grid): a low peak",
+            "quick shapes only (run `python -m mobilebert_tf.benchmarks.gemm_peak` for the full grid): a low peak",
             "threads": threads, "quick": True, "date": result["date"]}
 
 
@@ -65,7 +65,7 @@ def nonzero_constants(model, seed: int = 0, std: float = 0.02):
 def export_all(tmp: Path, data_dir, quick: bool, reuse: bool = False) -> list[dict]:
     import tf_keras as keras
 
-    from export.exporter import export_tflite
+    from mobilebert_tf.export.exporter import export_tflite
     from mobilebert_tf import MobileBertConfig, MobileBertForQuestionAnswering, MobileBertForSequenceClassification
     from mobilebert_tf.flops import count_flops, count_params
     from mobilebert_tf.paths import bert_vocab
@@ -118,7 +118,7 @@ def old_peak(stored: dict) -> dict:
 def machine_text(machine, threads: int) -> str:
     """The report's machine line: the descriptor's CPU, cores and derived load caveat (older reports
     recorded only a name)."""
-    from benchmarks.machine import load_caveat
+    from mobilebert_tf.benchmarks.machine import load_caveat
 
     if isinstance(machine, str):
         return f"{machine} (load not recorded)"
@@ -128,7 +128,7 @@ def machine_text(machine, threads: int) -> str:
 
 def render(result: dict) -> str:
     """latency.md from a latency.json dict: every number and label comes from ``result``."""
-    from benchmarks.gemm_peak import PRECISIONS, fraction_label
+    from mobilebert_tf.benchmarks.gemm_peak import PRECISIONS, fraction_label
 
     peak = old_peak(result["gemm_peak"])
     rows = result["models"]
@@ -157,10 +157,10 @@ def render(result: dict) -> str:
 
 
 def main(argv=None) -> int:
-    from benchmarks.report import plot
-    from benchmarks.host import measure_tflite
-    from benchmarks.inputs import real_inputs
-    from benchmarks.machine import finish, load_caveat, machine
+    from mobilebert_tf.benchmarks.report import plot
+    from mobilebert_tf.benchmarks.host import measure_tflite
+    from mobilebert_tf.benchmarks.inputs import real_inputs
+    from mobilebert_tf.benchmarks.machine import finish, load_caveat, machine
     from mobilebert_tf.fileio import atomic_write_json, atomic_write_text
     from mobilebert_tf.paths import default_data_dir
 

@@ -1,7 +1,7 @@
 """The machine a benchmark ran on, as measured: CPU model, cores, ISA, Python / TensorFlow versions,
 system, load averages at start and end, and the CPU time other processes took during a measurement.
 
-One descriptor for every report (``benchmarks.latency``, ``benchmarks.peers``, ``benchmarks.finetune``
+One descriptor for every report (``mobilebert_tf.benchmarks.latency``, ``mobilebert_tf.benchmarks.peers``, ``mobilebert_tf.benchmarks.finetune``
 and the scripts that import ``machine`` from it). The load caveat printed under a table is derived from
 the recorded numbers (``load_caveat``), never a fixed sentence.
 """

@@ -1,13 +1,13 @@
 """Latency on real inputs: fixed-128 exports against ``--seq-len dynamic`` ones.
 
-    python -m benchmarks.real_length [--out benchmarks/results] [--work runs/real_length] [--threads 2]
+    python -m mobilebert_tf.benchmarks.real_length [--out benchmarks/results] [--work runs/real_length] [--threads 2]
                                      [--rounds 2] [--examples 872] [--length-runs 20] [--quick]
                                      [--presets ...] [--modes ...] [--export-only | --reuse]
 
 Exports ``mobilebert``, ``mobilebert_tiny`` and ``bert_base`` (random init with non-zero biases and norm
 parameters, classifier head) in float / dynamic-range / int8-mixed, each at a fixed 128 tokens and with
 ``--seq-len dynamic``. Then, in one run of ``--rounds`` interleaved rounds (the order rotated each round),
-every measurement a fresh LiteRT + XNNPACK process (``benchmarks.host.measure_tflite``):
+every measurement a fresh LiteRT + XNNPACK process (``mobilebert_tf.benchmarks.host.measure_tflite``):
 
 1. **real lengths**: each model over the first ``--examples`` SST-2 dev sentences in order, one timed run
    per sentence (fixed: padded to 128; dynamic: resized to the sentence's own length, the resize included)
@@ -17,23 +17,25 @@ every measurement a fresh LiteRT + XNNPACK process (``benchmarks.host.measure_tf
    its short end.
 
 The machine, its load average and the CPU time other processes took during each measurement are
-recorded (``benchmarks.peers.ForeignLoad``). Writes ``real_length.{json,md,png}``. ``--quick``: 1-layer
+recorded (``mobilebert_tf.benchmarks.machine``: ``machine``, ``ForeignLoad``, ``load_caveat``). Writes
+``real_length.{json,md,png}``. ``--quick``: 1-layer
 models, 3 lengths, a few runs (a smoke run, not a result).
 """
 from __future__ import annotations
 
 import argparse
 import json
-import os
 import time
 from pathlib import Path
 
 import numpy as np
 
+from mobilebert_tf.benchmarks.machine import ForeignLoad, finish, load_averages, load_caveat, machine, package_versions
 from mobilebert_tf.fileio import atomic_write_json, atomic_write_text
 
 PRESETS = ("mobilebert", "mobilebert_tiny", "bert_base")
 MODES = ("none", "dynamic", "int8-mixed")
+VERSIONED = ("tensorflow", "ai_edge_litert", "numpy")
 PRECISION = {"none": "float", "dynamic": "dynamic-range int8", "int8-mixed": "int8 (attention float)"}
 FIXED = 128
 LENGTHS = (16, 32, 64, 128, 256, 384, 511)  # 511: a 512-position table less the dynamic export's pad slot
@@ -46,8 +48,8 @@ def export_models(work: Path, data_dir, presets, modes, quick: bool, reuse: bool
     """Every (preset, mode) at FIXED and dynamic; a record in ``work/exports.json`` lets ``--reuse`` skip this."""
     import tf_keras as keras
 
-    from benchmarks.latency import nonzero_constants
-    from export.exporter import DYNAMIC, export_tflite
+    from mobilebert_tf.benchmarks.latency import nonzero_constants
+    from mobilebert_tf.export.exporter import DYNAMIC, export_tflite
     from mobilebert_tf import MobileBertConfig, MobileBertForSequenceClassification
     from mobilebert_tf.paths import bert_vocab
     from mobilebert_tf.tokenization import BertTokenizer
@@ -86,8 +88,8 @@ def export_models(work: Path, data_dir, presets, modes, quick: bool, reuse: bool
 
 def sst2_feeds(data_dir, n: int, dynamic: bool) -> list[dict[str, np.ndarray]]:
     """The first ``n`` SST-2 dev sentences as model feeds: padded to FIXED, or each at its own length."""
-    from export.serving import signature_feed
-    from export.task_data import sst2_inputs
+    from mobilebert_tf.export.serving import signature_feed
+    from mobilebert_tf.export.task_data import sst2_inputs
     from mobilebert_tf.paths import bert_vocab
     from mobilebert_tf.tokenization import BertTokenizer
 
@@ -138,8 +140,7 @@ def measure(configs: list[dict], rounds: int, threads: int, warmup: int, max_for
     """Interleaved: ``rounds`` rounds over all configs, order rotated each round; each config's per-run
     latencies pooled over rounds. A measurement while other processes used more than ``max_foreign`` cores
     is repeated once (the quieter attempt kept)."""
-    from benchmarks.host import measure_tflite
-    from benchmarks.peers import ForeignLoad
+    from mobilebert_tf.benchmarks.host import measure_tflite
 
     for c in configs:
         c.update(latencies_ms=[], foreign_cores=[], init_ms=[])
@@ -182,7 +183,7 @@ def build_configs(exports: list[dict], data_dir, examples: int, lengths, length_
     return configs
 
 
-def summarize_results(configs, lengths_of_feeds, machine, args, presets, modes) -> dict:
+def summarize_results(configs, lengths_of_feeds, descriptor, args, presets, modes) -> dict:
     from mobilebert_tf import MobileBertConfig
     from mobilebert_tf.flops import count_flops
 
@@ -220,7 +221,7 @@ def summarize_results(configs, lengths_of_feeds, machine, args, presets, modes) 
         cur["dense_weight_mb"] = weights * (4 if cur["quantize"] == "none" else 1) / 1e6
         cur["weights_gb_per_s_at_shortest"] = cur["dense_weight_mb"] / 1e3 / (p50[shortest] / 1e3)
     lengths = np.asarray(lengths_of_feeds)
-    return {"machine": machine, "threads": args.threads, "rounds": args.rounds, "quick": args.quick,
+    return {"machine": descriptor, "threads": args.threads, "rounds": args.rounds, "quick": args.quick,
             "fixed_seq_len": FIXED, "presets": list(presets), "modes": list(modes),
             "sst2_dev": {"examples": int(lengths.size), "tokens_mean": float(lengths.mean()),
                          "tokens_p50": float(np.percentile(lengths, 50)),
@@ -231,11 +232,12 @@ def summarize_results(configs, lengths_of_feeds, machine, args, presets, modes) 
 
 def markdown(result: dict) -> str:
     m, d = result["machine"], result["sst2_dev"]
+    start, end = load_averages(m)
     lines = [f"# Latency on real inputs: fixed-{FIXED} vs `--seq-len dynamic`"
              f"{' (QUICK 1-layer smoke run, not a result)' if result['quick'] else ''}", "",
              f"Host: {m['cpu']}, {m['usable_cores']} usable cores ({', '.join(m['isa'])}); LiteRT + XNNPACK, "
              f"{result['threads']} threads, batch 1; {result['rounds']} interleaved rounds, every measurement a fresh "
-             f"process. Load average {m.get('loadavg_start')} at start, {m.get('loadavg_end')} at end. "
+             f"process. Load average {start} at start, {end} at end. "
              f"{m['caveat'].capitalize()}.", "",
              f"Inputs: the first {d['examples']} SST-2 dev sentences in order, one timed run each per round: "
              f"{d['tokens_mean']:.1f} tokens on average (p50 {d['tokens_p50']:.0f}, p90 {d['tokens_p90']:.0f}, "
@@ -322,7 +324,6 @@ def plot(result: dict, path: str) -> None:
 
 
 def main(argv=None) -> int:
-    from benchmarks.peers import machine_info, versions
     from mobilebert_tf.paths import default_data_dir
 
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -353,15 +354,17 @@ def main(argv=None) -> int:
     exports = export_models(work, args.data, args.presets, args.modes, args.quick, args.reuse)
     if args.export_only:
         return 0
-    machine = machine_info()
+    descriptor = machine()
     lengths = QUICK_LENGTHS if args.quick else LENGTHS
     configs = build_configs(exports, args.data, args.examples, lengths, args.length_runs)
     print(f"{len(configs)} measurements x {args.rounds} rounds, interleaved", flush=True)
     measure(configs, args.rounds, args.threads, args.warmup, args.max_other_load)
-    machine["loadavg_end"] = list(os.getloadavg())
+    finish(descriptor)
+    descriptor["caveat"] = load_caveat(descriptor, foreign_cores=[f for c in configs for f in c["foreign_cores"]],
+                                       own_threads=args.threads)
     real_lengths = [f["ids"].shape[1] for f in sst2_feeds(args.data, args.examples, True)]
-    result = summarize_results(configs, real_lengths, machine, args, args.presets, args.modes)
-    result["versions"] = versions()
+    result = summarize_results(configs, real_lengths, descriptor, args, args.presets, args.modes)
+    result["versions"] = package_versions(VERSIONED)
     atomic_write_json(out / "real_length.json", result, indent=2, ensure_ascii=True)
     text = markdown(result)
     atomic_write_text(out / "real_length.md", text)

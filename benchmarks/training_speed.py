@@ -23,8 +23,8 @@ sys.path.insert(0, str(ROOT))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 from mobilebert_tf.fileio import atomic_write_json, atomic_write_text  # noqa: E402
-from benchmarks.distillation import FULL, corpus_head  # noqa: E402
-from benchmarks.finetune import machine  # noqa: E402
+from mobilebert_tf.benchmarks.distillation import FULL, split_or_head  # noqa: E402
+from mobilebert_tf.benchmarks.finetune import machine  # noqa: E402
 
 QUICK_CONFIG = dict(num_hidden_layers=2, hidden_size=64, embedding_size=32, intra_bottleneck_size=32,
                     intermediate_size=64, num_feedforward_networks=2, num_attention_heads=2)
@@ -56,7 +56,7 @@ def make_data(data: Path, work: Path, seq_len: int, lines: int) -> str:
 
     target = work / f"data_seq{seq_len}"
     if not (target / "manifest.json").is_file():
-        corpus = corpus_head(data / "corpus" / "wikitext-2-wiki.train.tokens", lines, work)
+        corpus = split_or_head(data / "corpus" / "wikitext-2-wiki.train.tokens", lines, work)
         create_pretraining_data([corpus], data / "vocab" / "bert-base-uncased-vocab.txt", target,
                                 PretrainingDataConfig(seq_len=seq_len, max_predictions=max(5, seq_len * 20 // 128),
                                                       seed=7))

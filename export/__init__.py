@@ -1,5 +1,5 @@
 """TFLite export pipeline (docs/export.md): float / fp16 / dynamic-range / full-integer int8, Task Library
-metadata and an accuracy gate. Entry points: ``export.exporter.export_tflite`` and ``mobilebert export``.
+metadata and an accuracy gate. Entry points: ``mobilebert_tf.export.exporter.export_tflite`` and ``mobilebert export``.
 
 Modules, in import order: ``tflite_io`` (reading and running .tflite files), ``metadata`` (Task Library
 metadata), ``task_data`` (calibration and gate inputs), ``serving`` (the signature), ``quantization``

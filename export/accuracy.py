@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from export.serving import MODEL_INPUT_NAMES, keras_outputs, signature_feed
-from export.tflite_io import make_interpreter, run_tflite
+from mobilebert_tf.export.serving import MODEL_INPUT_NAMES, keras_outputs, signature_feed
+from mobilebert_tf.export.tflite_io import make_interpreter, run_tflite
 
 KERAS_BATCH = 16
 
@@ -85,7 +85,7 @@ def _squad_scores(inputs, start, end):
 
 
 def compare(model, data: bytes, task: str, inputs, progress: bool = True, dynamic: bool = False) -> dict:
-    """Run both on ``inputs`` (export.task_data.TaskInputs); returns the report dict.
+    """Run both on ``inputs`` (mobilebert_tf.export.task_data.TaskInputs); returns the report dict.
 
     Args:
       model: the Keras model.
@@ -138,7 +138,7 @@ def padded_reference(model, task: str, inputs, seq_len: int) -> dict:
     Args:
       model: the Keras model.
       task: classifier | encoder (qa is exported fixed).
-      inputs: gate examples (export.task_data.TaskInputs).
+      inputs: gate examples (mobilebert_tf.export.task_data.TaskInputs).
       seq_len: the padded length, e.g. 128.
     Returns:
       seq_len, examples, max_abs_diff and, for classifiers, agreement (same class).

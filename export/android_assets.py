@@ -30,7 +30,7 @@ import json
 import os
 from pathlib import Path
 
-from export import ExportError
+from mobilebert_tf.export import ExportError
 from mobilebert_tf.fileio import atomic_copy, atomic_write_bytes
 
 MANIFEST_NAME = "models.json"
@@ -192,8 +192,8 @@ def _tensor_specs(details) -> list[dict]:
 def describe_model(data: bytes, file: str, quantization: str) -> dict:
     """The manifest entry of the .tflite ``data``: read from the model itself (tensors from the
     interpreter, vocab and labels from the metadata), so the manifest cannot drift from the file."""
-    from export import metadata as md
-    from export.tflite_io import check_tflite_bytes, make_interpreter, seq_spec
+    from mobilebert_tf.export import metadata as md
+    from mobilebert_tf.export.tflite_io import check_tflite_bytes, make_interpreter, seq_spec
 
     check_tflite_bytes(data, file)
     interpreter = make_interpreter(data)
@@ -260,7 +260,7 @@ def describe_model(data: bytes, file: str, quantization: str) -> dict:
 
 def _entry_and_copy(result, assets_dir: Path) -> dict:
     """The manifest entry of ``result`` (an ``ExportedModel``), after copying its file into ``assets_dir``."""
-    from export.tflite_io import read_tflite
+    from mobilebert_tf.export.tflite_io import read_tflite
 
     src = Path(result.path)
     data = read_tflite(src)
@@ -309,7 +309,7 @@ def install(result, assets_dir: str | os.PathLike, fallback=None) -> dict:
         >>> install(dyn, "android_demo/app/src/main/assets", fallback=fixed)["dynamic"]  # doctest: +SKIP
         {'max_seq_len': 511, 'fallback': 'm_fixed128.tflite'}
     """
-    from export.tflite_io import read_tflite, seq_spec
+    from mobilebert_tf.export.tflite_io import read_tflite, seq_spec
 
     assets_dir = Path(assets_dir)
     check_manifest(assets_dir)

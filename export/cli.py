@@ -18,8 +18,8 @@ def configure(parser):
     Example:
       ``configure(subparsers.add_parser("export", help=HELP))``
     """
-    from export.exporter import TASKS
-    from export.quantization import QUANTIZE_MODES
+    from mobilebert_tf.export.exporter import TASKS
+    from mobilebert_tf.export.quantization import QUANTIZE_MODES
     from mobilebert_tf.config import PRESETS
     from mobilebert_tf.paths import default_data_dir
 
@@ -60,7 +60,7 @@ def configure(parser):
 def _seq_len(text):
     import argparse
 
-    from export.serving import DYNAMIC, parse_seq_len
+    from mobilebert_tf.export.serving import DYNAMIC, parse_seq_len
 
     try:
         value = parse_seq_len(text)
@@ -83,7 +83,7 @@ def load_for_export(args):
     """
     import tf_keras as keras
 
-    from export import ExportError
+    from mobilebert_tf.export import ExportError
     from mobilebert_tf import MobileBertConfig
     from mobilebert_tf.model_tasks import get_model_task
     from mobilebert_tf.modeldir import ModelDir
@@ -93,7 +93,7 @@ def load_for_export(args):
     if args.preset:
         if not args.random_init:
             raise ExportError("--preset needs --random-init (or pass --model DIR for trained weights)")
-        from export.exporter import MODEL_CLASS_FOR_TASK
+        from mobilebert_tf.export.exporter import MODEL_CLASS_FOR_TASK
 
         from mobilebert_tf.training.configs import parse_overrides
 
@@ -141,12 +141,12 @@ def run(args) -> int:
 
 
 def _run(args) -> int:
-    from export.exporter import ExportOptions, export_tflite
+    from mobilebert_tf.export.exporter import ExportOptions, export_tflite
     from mobilebert_tf.tokenization import BertTokenizer
 
     if args.android_assets or args.web_assets:  # fail before the export when a manifest cannot be updated
-        from export import android_assets
-        from export.serving import DYNAMIC
+        from mobilebert_tf.export import android_assets
+        from mobilebert_tf.export.serving import DYNAMIC
 
         for assets in (args.android_assets, args.web_assets):
             if assets:  # the browser demo reads the same manifest and the vocab/labels packed in the model

@@ -2,8 +2,8 @@
 the request, calibrates, converts, names the tensors, attaches the metadata, runs the accuracy gate and
 writes the model with its report.
 
-The signature is :mod:`export.serving`'s; the conversion per ``--quantize`` mode is
-:mod:`export.quantization`'s; the gate is :mod:`export.accuracy`'s. Builtin ops only.
+The signature is :mod:`mobilebert_tf.export.serving`'s; the conversion per ``--quantize`` mode is
+:mod:`mobilebert_tf.export.quantization`'s; the gate is :mod:`mobilebert_tf.export.accuracy`'s. Builtin ops only.
 """
 from __future__ import annotations
 
@@ -13,12 +13,12 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from export import ExportError
-from export import metadata as md
-from export.quantization import (CALIBRATED_MODES, DEFAULT_THRESHOLD, INT8_WEIGHT_MODES, check_precision, convert,
+from mobilebert_tf.export import ExportError
+from mobilebert_tf.export import metadata as md
+from mobilebert_tf.export.quantization import (CALIBRATED_MODES, DEFAULT_THRESHOLD, INT8_WEIGHT_MODES, check_precision, convert,
                                   get_mode, representative_dataset)
-from export.serving import DYNAMIC, TENSOR_DESCRIPTIONS, ServingModule, dynamic_max_len
-from export.tflite_io import check_tflite_bytes, make_interpreter, op_names, with_max_seq_len
+from mobilebert_tf.export.serving import DYNAMIC, TENSOR_DESCRIPTIONS, ServingModule, dynamic_max_len
+from mobilebert_tf.export.tflite_io import check_tflite_bytes, make_interpreter, op_names, with_max_seq_len
 
 from mobilebert_tf.fileio import atomic_write_bytes, atomic_write_json, check_output_dir
 from mobilebert_tf.model_tasks import EXPORT_NAMES, MODEL_TASKS
@@ -38,7 +38,7 @@ class ExportOptions:
     Args:
       seq_len: input tokens, ``"dynamic"`` (classifier/encoder: [1, -1] inputs), or None for the task's
         default (``DEFAULT_SEQ_LEN``).
-      quantize: a mode of ``export.quantization.MODES``.
+      quantize: a mode of ``mobilebert_tf.export.quantization.MODES``.
       per_channel: per-channel weight scales (dynamic/int8/int8-mixed/qat; default per tensor).
       tokenizer: the model's ``BertTokenizer`` (packs the calibration and gate examples).
       vocab_file: the model's vocab.txt, packed into the metadata.
@@ -160,7 +160,7 @@ def model_info(task: str, quantize: str, inputs: list[str], outputs: list[str], 
       labels: class names; when given, the labels file is attached to ``probability``.
       description: what the model is (e.g. the model directory's name).
     Returns:
-      An ``export.metadata.ModelInfo`` for ``export.metadata.attach``.
+      An ``mobilebert_tf.export.metadata.ModelInfo`` for ``mobilebert_tf.export.metadata.attach``.
     Example:
       ``md.attach(data, model_info("qa", "int8", inputs, outputs, 384, None, "squad"), files)``
     """
@@ -181,7 +181,7 @@ def export_tflite(model, task: str, out: str | os.PathLike, options: ExportOptio
 
     A model that fails the gate is written to ``<stem>.rejected.tflite`` instead and ExportError is raised,
     unless ``options.allow_accuracy_drop``. The result must have the precision asked for
-    (``export.quantization.check_precision``), else ExportError and nothing is written.
+    (``mobilebert_tf.export.quantization.check_precision``), else ExportError and nothing is written.
 
     Args:
       model: a Keras ``MobileBertFor...`` model (``model.qat`` for ``quantize="qat"``).
@@ -196,7 +196,7 @@ def export_tflite(model, task: str, out: str | os.PathLike, options: ExportOptio
       ``export_tflite(model, "classifier", "m.tflite", ExportOptions(quantize="dynamic", tokenizer=tok,
       vocab_file="vocab.txt", data_dir="data")).report["agreement"]``
     """
-    from export import accuracy, task_data
+    from mobilebert_tf.export import accuracy, task_data
 
     o = dataclasses.replace(options or ExportOptions(), **overrides)
     quantize = o.quantize

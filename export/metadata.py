@@ -23,7 +23,7 @@ import flatbuffers
 from flatbuffers import number_types as N
 from flatbuffers.table import Table
 
-from export import ExportError
+from mobilebert_tf.export import ExportError
 
 METADATA_NAME = "TFLITE_METADATA"
 FILE_IDENTIFIER = b"M001"

@@ -18,9 +18,9 @@ from dataclasses import dataclass
 import numpy as np
 import tensorflow as tf
 
-from export import ExportError
-from export.serving import signature_feed
-from export.tflite_io import non_builtin_ops, op_names
+from mobilebert_tf.export import ExportError
+from mobilebert_tf.export.serving import signature_feed
+from mobilebert_tf.export.tflite_io import non_builtin_ops, op_names
 
 
 @dataclass(frozen=True)
@@ -91,7 +91,7 @@ def representative_dataset(inputs, own_length: bool = False):
     """Calibration examples as the converter's representative dataset.
 
     Args:
-      inputs: an ``export.task_data.TaskInputs``.
+      inputs: an ``mobilebert_tf.export.task_data.TaskInputs``.
       own_length: yield each example at its own token count (dynamic exports, calibrated at the real
         lengths the model will see) instead of its padded row.
     Returns:
@@ -116,7 +116,7 @@ def convert(module, quantize: str, representative=None, per_channel: bool = Fals
 
     Args:
       module: a ``tf.Module`` whose ``serve`` is a ``tf.function`` with an input signature
-        (``export.serving.ServingModule``).
+        (``mobilebert_tf.export.serving.ServingModule``).
       quantize: a mode of :data:`MODES`.
       representative: calibration inputs (:func:`representative_dataset`); required by int8 and int8-mixed,
         used by qat, ignored otherwise.

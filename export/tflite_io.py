@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from export import ExportError
+from mobilebert_tf.export import ExportError
 
 TFLITE_IDENTIFIER = b"TFL3"
 # A model-level metadata entry of dynamic-length exports (next to TFLITE_METADATA, which stays the Task
@@ -109,7 +109,7 @@ def with_max_seq_len(data: bytes, max_len: int) -> bytes:
     """The flatbuffer ``data`` with the ``MAX_SEQ_LEN_ENTRY`` metadata entry set to ``max_len``.
 
     Args:
-      data: a .tflite flatbuffer without appended files (call before ``export.metadata.attach``).
+      data: a .tflite flatbuffer without appended files (call before ``mobilebert_tf.export.metadata.attach``).
       max_len: the longest input in tokens.
     Returns:
       The rewritten model.

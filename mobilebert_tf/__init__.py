@@ -4,6 +4,14 @@ import os as _os
 # TensorFlow's C++ start-up chatter hides our own messages; users can still override it.
 _os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
+# The repository keeps export/ and benchmarks/ beside this package (docs/architecture.md); setup.py installs
+# them as mobilebert_tf.export and mobilebert_tf.benchmarks. A source checkout (this folder next to setup.py
+# and those two) finds them under the same names.
+_ROOT = _os.path.dirname(_os.path.dirname(_os.path.abspath(__file__)))
+if all(_os.path.isfile(_os.path.join(_ROOT, *parts)) for parts in
+       (("setup.py",), ("export", "__init__.py"), ("benchmarks", "__init__.py"))):
+    __path__.append(_ROOT)  # noqa: F821 (a package's __path__)
+
 from mobilebert_tf.config import PRESETS, ConfigError, MobileBertConfig  # noqa: E402
 from mobilebert_tf.models import (InputError, MobileBertEncoder, MobileBertForPreTraining,  # noqa: E402
                                   MobileBertForQuestionAnswering, MobileBertForSequenceClassification)

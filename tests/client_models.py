@@ -5,7 +5,7 @@ Two models are fitted here (CPU is scarce, so both are 2-layer mobilebert_tiny):
 SST-2 train sentences (seq 128, as the app's manifest) and a QA model overfitted on real SQuAD dev
 questions at seq 384 (BertQuestionAnswerer pads to 384). Each is exported in the quantizations the app
 lists (float, dynamic, int8-mixed) with Task Library metadata, into one folder with an Android/web
-manifest (export.android_assets); the classifier also as a dynamic-length export (``--seq-len dynamic``,
+manifest (mobilebert_tf.export.android_assets); the classifier also as a dynamic-length export (``--seq-len dynamic``,
 inputs [1, -1]) in each quantization, installed with the fixed export as its fallback.
 """
 from __future__ import annotations
@@ -20,10 +20,10 @@ from pathlib import Path
 import numpy as np
 import tf_keras as keras
 
-from export import android_assets
-from export.exporter import export_tflite
-from export.task_data import sst2_inputs
-from export.tflite_io import make_interpreter, read_tflite
+from mobilebert_tf.export import android_assets
+from mobilebert_tf.export.exporter import export_tflite
+from mobilebert_tf.export.task_data import sst2_inputs
+from mobilebert_tf.export.tflite_io import make_interpreter, read_tflite
 from mobilebert_tf import MobileBertConfig, MobileBertForQuestionAnswering, MobileBertForSequenceClassification
 from mobilebert_tf.data.glue import read_glue
 from mobilebert_tf.data.squad import convert_examples_to_features, read_squad

@@ -1,4 +1,4 @@
-"""Plain Adam loops that fit a classifier to packed examples (export.task_data.TaskInputs) or a QA model to
+"""Plain Adam loops that fit a classifier to packed examples (mobilebert_tf.export.task_data.TaskInputs) or a QA model to
 SQuAD features (mobilebert_tf.data.squad)."""
 import numpy as np
 import tensorflow as tf

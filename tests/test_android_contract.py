@@ -22,9 +22,9 @@ import numpy as np
 import pytest
 import tf_keras as keras
 
-from export import ExportError, android_assets
-from export import metadata as md
-from export.tflite_io import make_interpreter, non_builtin_ops, read_tflite
+from mobilebert_tf.export import ExportError, android_assets
+from mobilebert_tf.export import metadata as md
+from mobilebert_tf.export.tflite_io import make_interpreter, non_builtin_ops, read_tflite
 from mobilebert_tf import MobileBertConfig, MobileBertForQuestionAnswering, MobileBertForSequenceClassification
 from mobilebert_tf.cli import main
 from mobilebert_tf.data.glue import read_glue

@@ -21,9 +21,9 @@ import numpy as np
 import pytest
 import tf_keras as keras
 
-from export import android_assets
-from export.exporter import export_tflite
-from export.tflite_io import make_interpreter, read_tflite
+from mobilebert_tf.export import android_assets
+from mobilebert_tf.export.exporter import export_tflite
+from mobilebert_tf.export.tflite_io import make_interpreter, read_tflite
 from mobilebert_tf import MobileBertConfig, MobileBertForQuestionAnswering
 from mobilebert_tf.data.glue import read_glue
 from mobilebert_tf.data.squad import (convert_examples_to_features, postprocess_predictions,

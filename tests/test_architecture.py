@@ -12,7 +12,8 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-PACKAGES = ("mobilebert_tf", "export", "benchmarks")
+# folder -> import name: export/ and benchmarks/ install as mobilebert_tf.export / mobilebert_tf.benchmarks
+PACKAGES = {"mobilebert_tf": "mobilebert_tf", "export": "mobilebert_tf.export", "benchmarks": "mobilebert_tf.benchmarks"}
 
 # Lower rank first; a module may import modules of its own rank or lower (cycles are checked separately).
 # The first matching prefix wins, so list specific modules before their packages.
@@ -28,18 +29,18 @@ RANKS = [
     ("mobilebert_tf.checkpoints", 5),
     ("mobilebert_tf.training", 6), ("mobilebert_tf.distillation", 6), ("mobilebert_tf.finetuning", 6),
     ("mobilebert_tf.__init__", 7),
-    ("export.cli", 10), ("export", 8),
-    ("benchmarks.cli", 10), ("benchmarks", 9),
+    ("mobilebert_tf.export.cli", 10), ("mobilebert_tf.export", 8),
+    ("mobilebert_tf.benchmarks.cli", 10), ("mobilebert_tf.benchmarks", 9),
     ("mobilebert_tf.commands", 11), ("mobilebert_tf.cli", 11),
 ]
-CLI = ("mobilebert_tf.commands", "mobilebert_tf.cli", "export.cli", "benchmarks.cli")
+CLI = ("mobilebert_tf.commands", "mobilebert_tf.cli", "mobilebert_tf.export.cli", "mobilebert_tf.benchmarks.cli")
 
 
 def modules() -> dict[str, Path]:
     found = {}
-    for package in PACKAGES:
-        for path in (ROOT / package).rglob("*.py"):
-            found[".".join(path.relative_to(ROOT).with_suffix("").parts)] = path
+    for folder, package in PACKAGES.items():
+        for path in (ROOT / folder).rglob("*.py"):
+            found[".".join([package, *path.relative_to(ROOT / folder).with_suffix("").parts])] = path
     return found
 
 

@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 import tf_keras as keras
 
-from benchmarks.android import (AndroidRun, DeviceError, apk_command, benchmark_args, binary_command,
+from mobilebert_tf.benchmarks.android import (AndroidRun, DeviceError, apk_command, benchmark_args, binary_command,
                                 parse_benchmark_output, parse_devices, parse_getprop)
-from benchmarks.host import summarize
+from mobilebert_tf.benchmarks.host import summarize
 from mobilebert_tf.cli import main
 
 # As printed by TFLite's benchmark_model (tools/benchmark), trimmed.
@@ -82,7 +82,7 @@ def test_summary_statistics():
 
 @pytest.fixture(scope="module")
 def tiny_tflite(tmp_path_factory):
-    from export.exporter import export_tflite
+    from mobilebert_tf.export.exporter import export_tflite
     from mobilebert_tf import MobileBertConfig, MobileBertForSequenceClassification
     from mobilebert_tf.tokenization import BertTokenizer
     from tests.conftest import SHARED_DATA, VOCAB
@@ -123,9 +123,9 @@ def test_bad_model_file(tmp_path, capsys):
 
 @pytest.mark.slow
 def test_real_length_quick(tmp_path, shared_data):
-    """benchmarks.real_length --quick end to end: 1-layer fixed-128 and dynamic exports, real SST-2 lengths,
+    """mobilebert_tf.benchmarks.real_length --quick end to end: 1-layer fixed-128 and dynamic exports, real SST-2 lengths,
     the latency-vs-length curve, json/md/png written. Timings here are a smoke run, not a result."""
-    from benchmarks import real_length
+    from mobilebert_tf.benchmarks import real_length
 
     out = tmp_path / "results"
     rc = real_length.main(["--quick", "--presets", "mobilebert_tiny", "--modes", "dynamic", "--out", str(out),
@@ -133,7 +133,7 @@ def test_real_length_quick(tmp_path, shared_data):
                            "--max-other-load", "64"])  # a smoke run: no repeats on a busy machine
     assert rc == 0
     result = json.loads((out / "real_length.json").read_text())
-    assert result["quick"] and result["machine"]["cpu"] and result["machine"]["loadavg_end"] is not None
+    assert result["quick"] and result["machine"]["cpu"] and result["machine"]["load_average_end"] is not None
     assert result["sst2_dev"]["examples"] == 8 and 5 < result["sst2_dev"]["tokens_mean"] < 64
     (row,) = result["real_length"]
     assert row["fixed"]["runs"] == row["dynamic"]["runs"] == 8  # one timed run per sentence
@@ -150,7 +150,7 @@ def test_real_length_quick(tmp_path, shared_data):
 
 
 def test_real_length_flattening():
-    from benchmarks.real_length import flattening
+    from mobilebert_tf.benchmarks.real_length import flattening
 
     f = flattening({16: 1.0, 32: 1.1, 64: 1.3, 128: 2.6, 256: 5.5})
     assert f["flat_to"] == 32 and f["ratio_short_to_128"] == pytest.approx(1 / 2.6)
@@ -161,8 +161,8 @@ def test_latency_report_labels_rates_against_the_measured_peak(tmp_path):
     alone (no hand-written block appended)."""
     import re
 
-    from benchmarks.latency import gemm_peak_for, render
-    from benchmarks.machine import cpu_model, finish, machine
+    from mobilebert_tf.benchmarks.latency import gemm_peak_for, render
+    from mobilebert_tf.benchmarks.machine import cpu_model, finish, machine
 
     peak = {q: {"gops_per_s": 100.0, "m": 128, "k": 512, "n": 512, "p50_ms": 1.0} for q in ("none", "dynamic", "int8")}
     rows = [{"preset": "mobilebert", "task": "classifier", "seq_len": 128, "quantize": q, "params": 1, "gflops": 5.0,
@@ -181,3 +181,20 @@ def test_latency_report_labels_rates_against_the_measured_peak(tmp_path):
     assert committed == open("benchmarks/results/latency.md").read()
     assert "What was tried" not in committed and "latency_notes.md" in committed
     assert all(int(p) <= 100 for p in re.findall(r"\| (\d+)% \|", committed))
+
+
+@pytest.mark.slow
+def test_runtime_options_quick(tmp_path, shared_data):
+    """benchmarks.runtime_options --quick end to end: six real exports (fp16, per-channel ones included), each
+    run under every interpreter setting in fresh LiteRT processes; XNNPACK is on unless the setting removes it."""
+    from mobilebert_tf.benchmarks.runtime_options import EXPORTS, OPTIONS, main
+
+    assert main(["--quick", "--out", str(tmp_path), "--work", str(tmp_path / "work"), "--data", str(shared_data),
+                 "--runs", "3"]) == 0
+    result = json.loads((tmp_path / "runtime_options.json").read_text())
+    assert result["quick"] and len(result["rows"]) == len(EXPORTS) * len(OPTIONS)
+    for r in result["rows"]:
+        assert r["p50_ms"] > 0 and r["gops_per_s"] > 0 and r["xnnpack"] == (r["option"] != "no-xnnpack")
+    sizes = {r["export"]: r["size_mb"] for r in result["rows"]}
+    assert sizes["fp16"] < sizes["float"] and sizes["dynamic"] < sizes["fp16"]
+    assert "QUICK smoke run" in (tmp_path / "runtime_options.md").read_text()

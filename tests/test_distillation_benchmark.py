@@ -8,8 +8,8 @@ import json
 
 import pytest
 
-from benchmarks import distillation as bench
-from benchmarks.finetune import describe_student
+from mobilebert_tf.benchmarks import distillation as bench
+from mobilebert_tf.benchmarks.finetune import describe_student
 
 
 @pytest.fixture(scope="module")

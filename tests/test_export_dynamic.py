@@ -6,13 +6,13 @@ import numpy as np
 import pytest
 import tf_keras as keras
 
-from export import ExportError
-from export import metadata as md
-from export.exporter import ExportOptions, export_tflite
-from export.quantization import DEFAULT_THRESHOLD
-from export.serving import keras_outputs, signature_feed
-from export.task_data import file_inputs, sst2_inputs
-from export.tflite_io import make_interpreter, read_tflite, run_tflite, seq_spec
+from mobilebert_tf.export import ExportError
+from mobilebert_tf.export import metadata as md
+from mobilebert_tf.export.exporter import ExportOptions, export_tflite
+from mobilebert_tf.export.quantization import DEFAULT_THRESHOLD
+from mobilebert_tf.export.serving import keras_outputs, signature_feed
+from mobilebert_tf.export.task_data import file_inputs, sst2_inputs
+from mobilebert_tf.export.tflite_io import make_interpreter, read_tflite, run_tflite, seq_spec
 from mobilebert_tf import MobileBertConfig, MobileBertForSequenceClassification
 from mobilebert_tf.cli import main
 from mobilebert_tf.data import DataError
@@ -229,9 +229,9 @@ def test_cli_dynamic_encoder_benchmark_and_errors(tmp_path, capsys):
     assert "BertQuestionAnswerer" in capsys.readouterr().err
     # a dynamic classifier goes into the app assets with its fixed-length fallback, paired in the manifest
     assets = tmp_path / "assets"
-    assert main(["export", "--preset", "mobilebert_tiny", "--random-init", "--task", "classifier", "--seq-len",
-                 "dynamic", "--gate-examples", "8", "--android-assets", str(assets), "--out",
-                 str(tmp_path / "c.tflite"), "--data", str(SHARED_DATA)]) == 0, capsys.readouterr().err
+    assert main(["export", "--preset", "mobilebert_tiny", "--random-init", "--override", "num_hidden_layers=1",
+                 "--task", "classifier", "--seq-len", "dynamic", "--gate-examples", "8", "--android-assets", str(assets),
+                 "--out", str(tmp_path / "c.tflite"), "--data", str(SHARED_DATA)]) == 0, capsys.readouterr().err
     assert "fixed-length fallback" in capsys.readouterr().out
     manifest = json.loads((assets / "models.json").read_text())
     entries = {e["file"]: e for e in manifest["models"]}

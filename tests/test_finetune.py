@@ -126,7 +126,7 @@ def test_cli_classification_overfit_evaluate_predict_export(tmp_path, capsys):
     assert all(abs(sum(p["probabilities"].values()) - 1) < 1e-5 for p in preds)
 
     # `mobilebert export --model out` finds task, labels and vocab in the directory alone
-    from export.cli import load_for_export
+    from mobilebert_tf.export.cli import load_for_export
 
     args = cli.build_parser(load="export").parse_args(
         ["export", "--model", str(out), "--out", str(tmp_path / "m.tflite"), "--data", "/nonexistent"])

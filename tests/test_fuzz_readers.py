@@ -11,8 +11,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from export import ExportError
-from export import metadata as md
+from mobilebert_tf.export import ExportError
+from mobilebert_tf.export import metadata as md
 from mobilebert_tf.config import ConfigError, MobileBertConfig
 from mobilebert_tf.data import DataError, squad
 from mobilebert_tf.data.glue import read_glue

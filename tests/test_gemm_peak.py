@@ -1,10 +1,10 @@
-"""benchmarks.gemm_peak --quick end to end (two small shapes, three precisions, real conversions and real
+"""mobilebert_tf.benchmarks.gemm_peak --quick end to end (two small shapes, three precisions, real conversions and real
 LiteRT runs: the numbers are a smoke run, not a peak) and the label latency.md puts on a model's rate."""
 import json
 
 import pytest
 
-from benchmarks import gemm_peak
+from mobilebert_tf.benchmarks import gemm_peak
 
 
 @pytest.fixture(scope="module")
@@ -34,7 +34,7 @@ def test_quick_peak_is_the_best_measured_shape(quick):
 
 
 def test_each_model_is_one_fully_connected_of_its_precision(quick):
-    from benchmarks.peers import tflite_op_stats
+    from mobilebert_tf.benchmarks.peers import tflite_op_stats
 
     for m, k, n in gemm_peak.QUICK_SHAPES:
         for q in gemm_peak.PRECISIONS:

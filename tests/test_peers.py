@@ -1,15 +1,15 @@
-"""benchmarks.peers end to end on a tiny MobileBERT (2 layers, seq 24): our TFLite export, HF torch, ONNX
+"""mobilebert_tf.benchmarks.peers end to end on a tiny MobileBERT (2 layers, seq 24): our TFLite export, HF torch, ONNX
 Runtime fp32/int8 built from the same weights agree, every runtime is measured (all through
-benchmarks.host_worker), the results are written. Latency targets are not asserted (they are the
+mobilebert_tf.benchmarks.host_worker), the results are written. Latency targets are not asserted (they are the
 script's finding); that each PASS/MISS follows from the measured numbers and the stated target is."""
 import json
 
 import numpy as np
 import pytest
 
-from benchmarks import peers
-from benchmarks.machine import load_caveat
-from benchmarks.peers.report import foreign_cores
+from mobilebert_tf.benchmarks import peers
+from mobilebert_tf.benchmarks.machine import load_caveat
+from mobilebert_tf.benchmarks.peers.report import foreign_cores
 
 TOL = 1e-4
 SEQ = 24
@@ -107,7 +107,7 @@ def test_load_caveat_follows_the_load():
 
 def test_profilers_on_the_tiny_exports(tiny, shared_data):
     results, workdir = tiny
-    from benchmarks.inputs import real_inputs
+    from mobilebert_tf.benchmarks.inputs import real_inputs
 
     tflite = workdir / "mobilebert" / "ours_none.tflite"
     inputs = real_inputs(str(tflite), 1, data_dir=shared_data)

@@ -16,9 +16,9 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from export import ExportError
-from export import metadata as md
-from export.exporter import check_precision
+from mobilebert_tf.export import ExportError
+from mobilebert_tf.export import metadata as md
+from mobilebert_tf.export.exporter import check_precision
 from mobilebert_tf import cli
 from mobilebert_tf.config import ConfigError, MobileBertConfig
 from mobilebert_tf.errors import MobileBertError, PathError
@@ -147,7 +147,7 @@ def test_config_json_of_random_bytes_names_the_file(tmp_path):
 
 
 def test_export_gates_a_sentence_pair_model_on_its_own_task(vocab_file):
-    from export import task_data
+    from mobilebert_tf.export import task_data
     from mobilebert_tf.tokenization import BertTokenizer
 
     tok = BertTokenizer(vocab_file)
@@ -456,9 +456,11 @@ def test_lone_surrogate_and_empty_context_are_named(vocab_file, tmp_path, capsys
 
 
 def test_benchmark_with_a_relative_path_times_that_file(tmp_path, monkeypatch):
-    from benchmarks.host import measure_tflite
+    from mobilebert_tf.benchmarks.host import measure_tflite
 
     (tmp_path / "m.tflite").write_bytes(_tiny_tflite())
     monkeypatch.chdir(tmp_path)
     r = measure_tflite("m.tflite", [{"x": np.ones((1, 64), np.float32)}], threads=1, runs=3, warmup=1)
     assert r["runs"] == 3 and r["size_mb"] == os.path.getsize(tmp_path / "m.tflite") / 1e6
+    # the worker runs without mobilebert_tf's __init__ (benchmarks.host.light_command): no TensorFlow in its RSS
+    assert r["tensorflow_loaded"] is False

@@ -7,7 +7,7 @@ import statistics
 
 import pytest
 
-from benchmarks import training_speed
+from mobilebert_tf.benchmarks import training_speed
 
 
 @pytest.mark.slow

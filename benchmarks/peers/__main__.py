@@ -1,6 +1,6 @@
-"""``python -m benchmarks.peers``."""
+"""``python -m mobilebert_tf.benchmarks.peers``."""
 import sys
 
-from benchmarks.peers.cli import main
+from mobilebert_tf.benchmarks.peers.cli import main
 
 sys.exit(main())

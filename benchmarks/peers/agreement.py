@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmarks.peers.runtimes import INPUT_NAMES, ort_session
+from mobilebert_tf.benchmarks.peers.runtimes import INPUT_NAMES, ort_session
 
 
 def packed_inputs(vocab_file, data_dir, n: int, seq_len: int) -> list[dict[str, np.ndarray]]:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmarks.peers.runtimes import INPUT_NAMES, load_torch
+from mobilebert_tf.benchmarks.peers.runtimes import INPUT_NAMES, load_torch
 
 PRESETS = ("mobilebert", "bert_base")
 TFLITE_MODES = ("none", "dynamic", "int8-mixed", "int8")
@@ -45,7 +45,7 @@ def build_ours(preset: str, layers: int | None = None, seed: int = SEED):
 
 def export_ours(model, workdir: Path, seq_len: int, modes, data_dir, vocab_file, *, gate_examples=8,
                 calibration_examples=50, log=print) -> dict:
-    from export.exporter import export_tflite
+    from mobilebert_tf.export.exporter import export_tflite
     from mobilebert_tf.tokenization import BertTokenizer
 
     tokenizer = BertTokenizer(str(vocab_file))

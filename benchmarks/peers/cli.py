@@ -1,4 +1,4 @@
-"""The command line of ``python -m benchmarks.peers`` (see the package docstring and
+"""The command line of ``python -m mobilebert_tf.benchmarks.peers`` (see the package docstring and
 docs/benchmarks_peers.md)."""
 from __future__ import annotations
 
@@ -6,17 +6,17 @@ import argparse
 import json
 from pathlib import Path
 
-from benchmarks.peers.build import PRESETS
-from benchmarks.peers.pipeline import run
-from benchmarks.peers.report import format_ratios, format_table, write_results
+from mobilebert_tf.benchmarks.peers.build import PRESETS
+from mobilebert_tf.benchmarks.peers.pipeline import run
+from mobilebert_tf.benchmarks.peers.report import format_ratios, format_table, write_results
 
 DESCRIPTION = ("Peers: HF transformers' MobileBERT and BERT_BASE (torch eager, ONNX Runtime fp32 / int8) against "
                "our TFLite exports of the same weights, on the same real inputs.")
 
 
 def main(argv=None) -> int:
-    """``python -m benchmarks.peers``: parse the flags, run (or ``--render``), write peers.{json,md}."""
-    p = argparse.ArgumentParser(prog="python -m benchmarks.peers", description=DESCRIPTION)
+    """``python -m mobilebert_tf.benchmarks.peers``: parse the flags, run (or ``--render``), write peers.{json,md}."""
+    p = argparse.ArgumentParser(prog="python -m mobilebert_tf.benchmarks.peers", description=DESCRIPTION)
     p.add_argument("--layers", type=int, default=None, help="shrink both models to N layers (quick runs)")
     p.add_argument("--seq-len", type=int, default=128)
     p.add_argument("--threads", type=int, default=2, help="intra-op threads for every runtime (targets)")

@@ -1,7 +1,7 @@
-"""Latency of every configuration, all through ``benchmarks.host.measure`` (one worker, one input
+"""Latency of every configuration, all through ``mobilebert_tf.benchmarks.host.measure`` (one worker, one input
 format): ``--rounds`` interleaved rounds, each measurement a fresh process, repeated while other
 processes loaded the machine. The rounds run from a small orchestrator process
-(``python -m benchmarks.peers.measure PLAN OUT``: no TensorFlow, no models loaded), so nothing of the
+(``python -m mobilebert_tf.benchmarks.peers.measure PLAN OUT``: no TensorFlow, no models loaded), so nothing of the
 exporting process leaks into the measured ones."""
 from __future__ import annotations
 
@@ -14,22 +14,11 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmarks.host import REPO, measure
-from benchmarks.inputs import load_inputs, save_inputs
-from benchmarks.machine import ForeignLoad, load_caveat, package_versions
-from benchmarks.machine import machine as describe_machine
+from mobilebert_tf.benchmarks.host import light_command, measure
+from mobilebert_tf.benchmarks.inputs import load_inputs, save_inputs
+from mobilebert_tf.benchmarks.machine import ForeignLoad, package_versions
 
 VERSIONED = ("tensorflow", "ai_edge_litert", "torch", "transformers", "onnx", "onnxruntime", "numpy")
-
-
-def machine_info() -> dict:
-    """``benchmarks.machine.machine()`` plus ``caveat``, derived from the load at start (the peers run
-    re-derives it from the start and end load and the per-measurement load when it finishes), and
-    ``loadavg_start``, the start load under the key benchmarks/real_length.py reads."""
-    m = describe_machine()
-    m["caveat"] = load_caveat(m)
-    m["loadavg_start"] = m["load_average_start"]
-    return m
 
 
 def versions() -> dict:
@@ -45,7 +34,7 @@ class Config:
     model: str          # preset
     runtime: str        # "TFLite (ours)" | "ORT" | "ORT no-spin" | "torch eager"
     precision: str      # fp32 | dynamic-range int8 | int8, attention float | full int8 | dynamic int8
-    kind: str           # tflite | ort | torch (benchmarks.host_worker.KINDS)
+    kind: str           # tflite | ort | torch (mobilebert_tf.benchmarks.host_worker.KINDS)
     path: str
     hf_class: str = ""
     options: dict = field(default_factory=dict)
@@ -64,7 +53,7 @@ class Config:
 def measure_all(configs: list[Config], inputs, runs: int, warmup: int, rounds: int, max_foreign: float = 0.5,
                 retries: int = 2, log=print) -> None:
     """``rounds`` rounds over all configs (order rotated each round), each measurement a fresh
-    ``benchmarks.host_worker`` process. A measurement during which other processes used more than
+    ``mobilebert_tf.benchmarks.host_worker`` process. A measurement during which other processes used more than
     ``max_foreign`` cores is repeated (at most ``retries`` times; the attempt with the least foreign load
     is kept). Fills ``c.rounds``."""
     for r in range(rounds):
@@ -89,7 +78,8 @@ def measure_all(configs: list[Config], inputs, runs: int, warmup: int, rounds: i
 
 def measure_in_subprocess(configs: list[Config], inputs, workdir: Path, runs: int, warmup: int, rounds: int,
                           max_foreign: float = 0.5, retries: int = 2) -> None:
-    """``measure_all`` from a small orchestrator process (``python -m benchmarks.peers.measure``): the
+    """``measure_all`` from a small orchestrator process (``mobilebert_tf.benchmarks.peers.measure`` through
+    ``benchmarks.host.light_command``, no TensorFlow): the
     measured processes start from it, so nothing of this big one (RSS, threads) leaks into them.
     Fills ``c.rounds``."""
     npz, plan, out = workdir / "bench_inputs.npz", workdir / "plan.json", workdir / "measured.json"
@@ -99,7 +89,7 @@ def measure_in_subprocess(configs: list[Config], inputs, workdir: Path, runs: in
                                 "npz": str(npz), "runs": runs, "warmup": warmup, "rounds": rounds,
                                 "max_foreign": max_foreign, "retries": retries}))
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
-    proc = subprocess.run([sys.executable, "-m", "benchmarks.peers.measure", str(plan), str(out)], cwd=REPO, env=env)
+    proc = subprocess.run(light_command("mobilebert_tf.benchmarks.peers.measure", str(plan), str(out)), env=env)
     if proc.returncode != 0:
         raise RuntimeError(f"measurement process failed (exit {proc.returncode}); see its output above")
     for c, rounds_ in zip(configs, json.loads(out.read_text())):

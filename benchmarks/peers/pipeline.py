@@ -7,14 +7,16 @@ import tempfile
 import time
 from pathlib import Path
 
-from benchmarks.machine import finish, load_caveat
-from benchmarks.machine import machine as describe_machine
-from benchmarks.peers.agreement import agreement, packed_inputs, run_ort_outputs, run_tflite_outputs, run_torch_outputs
-from benchmarks.peers.build import NUM_LABELS, ORT_MODES, PRESETS, SEED, TFLITE_MODES, load_torch, prepare_preset
-from benchmarks.peers.measure import Config, measure_in_subprocess, summarize_config, versions
-from benchmarks.peers.report import foreign_cores
-from benchmarks.peers.profile import profile_ort, profile_tflite_ops, tflite_op_stats, xnnpack_partitions
-from benchmarks.peers.targets import PRECISION, best_row, compute_ratios, profile_targets
+from mobilebert_tf.benchmarks.machine import finish, load_caveat
+from mobilebert_tf.benchmarks.machine import machine as describe_machine
+from mobilebert_tf.benchmarks.peers.agreement import (agreement, packed_inputs, run_ort_outputs, run_tflite_outputs,
+                                                      run_torch_outputs)
+from mobilebert_tf.benchmarks.peers.build import (NUM_LABELS, ORT_MODES, PRESETS, SEED, TFLITE_MODES, load_torch,
+                                                  prepare_preset)
+from mobilebert_tf.benchmarks.peers.measure import Config, measure_in_subprocess, summarize_config, versions
+from mobilebert_tf.benchmarks.peers.report import foreign_cores
+from mobilebert_tf.benchmarks.peers.profile import profile_ort, profile_tflite_ops, tflite_op_stats, xnnpack_partitions
+from mobilebert_tf.benchmarks.peers.targets import PRECISION, best_row, compute_ratios, profile_targets
 
 
 def run(*, presets=PRESETS, layers=None, seq_len=128, threads=2, extra_threads=(), runs=30, warmup=5, rounds=3,
@@ -26,7 +28,7 @@ def run(*, presets=PRESETS, layers=None, seq_len=128, threads=2, extra_threads=(
     counts (their ratios go to ``ratios_by_threads``)."""
     import torch
 
-    from benchmarks.inputs import real_inputs
+    from mobilebert_tf.benchmarks.inputs import real_inputs
     from mobilebert_tf.paths import bert_vocab, default_data_dir
 
     t0 = time.perf_counter()

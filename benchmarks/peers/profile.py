@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmarks.peers.runtimes import INPUT_NAMES, ort_session
+from mobilebert_tf.benchmarks.peers.runtimes import INPUT_NAMES, ort_session
 
 
 def xnnpack_partitions(path, inputs, threads: int = 2) -> int:
@@ -29,7 +29,7 @@ def tflite_op_stats(path) -> dict:
     """Operator counts by type, and the ops whose inputs are float32 (in an int8 model: the boundary)."""
     from tensorflow.lite.python import schema_py_generated as schema
 
-    from export.tflite_io import float_ops, op_names, read_tflite
+    from mobilebert_tf.export.tflite_io import float_ops, op_names, read_tflite
 
     data = read_tflite(path)
     model = schema.Model.GetRootAsModel(data, 0)
@@ -46,7 +46,7 @@ def _single_op_models(data: bytes):
     from tensorflow.lite.python import schema_py_generated as schema
     from tensorflow.lite.tools import flatbuffer_utils
 
-    from export.tflite_io import op_names
+    from mobilebert_tf.export.tflite_io import op_names
 
     model = flatbuffer_utils.read_model_from_bytearray(bytearray(data))
     names = op_names(data)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from benchmarks.machine import load_caveat
+from mobilebert_tf.benchmarks.machine import load_caveat
 
 
 def foreign_cores(rows: list[dict]) -> list[float]:

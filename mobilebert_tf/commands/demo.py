@@ -52,6 +52,7 @@ BASELINE = dict(hidden_size=256, embedding_size=256, intra_bottleneck_size=256, 
 
 
 def configure(parser):
+    """Flags of ``mobilebert demo`` (README.md, quick start): data and output folders, --force, --quick, --results."""
     from mobilebert_tf.paths import default_data_dir
 
     parser.add_argument("--data", default=str(default_data_dir()),
@@ -65,13 +66,36 @@ def configure(parser):
 
 
 class Steps:
-    """Runs named steps once: a step is done when its ``done`` marker exists."""
+    """Runs named steps once: a step is done when its ``done`` marker exists.
+
+    Each call prints ``[demo] NAME ...`` and the step's seconds, or that it is skipped; ``timings`` maps
+    the name of every step run by this invocation to its wall-clock seconds (``summary.json``).
+
+    Args:
+        out: Path. The demo's artifact folder (``--out``).
+        force: bool. ``--force``: run every step even when its marker exists.
+
+    Example:
+        >>> steps = Steps(Path("runs/demo"), force=False)
+        >>> steps("fine-tune the student on SST-2", Path("runs/demo/sst2/model.json"), finetune_sst2)  # doctest: +SKIP
+        [demo] fine-tune the student on SST-2 ...
+    """
 
     def __init__(self, out: Path, force: bool):
         self.out, self.force = out, force
         self.timings: dict[str, float] = {}
 
     def __call__(self, name: str, marker: Path, fn):
+        """Run ``fn()`` unless ``marker`` exists (and not ``force``), timing it.
+
+        Args:
+            name: str. The step's name, printed and used as its ``timings`` key.
+            marker: Path. A file the step writes last; its existence means the step is done.
+            fn: callable ``() -> None``. The step.
+
+        Returns:
+            None.
+        """
         if marker.exists() and not self.force:
             print(f"[demo] {name}: done already ({marker}), skipping (--force to redo)", flush=True)
             return
@@ -89,7 +113,9 @@ def _fresh(path: Path) -> Path:
 
 
 def run(args) -> int:
+    """Run ``mobilebert demo`` (README.md): every step not yet done, then the summary; returns the exit code."""
     from mobilebert_tf import MobileBertConfig
+    from mobilebert_tf.data.pretraining import corpus_head
     from mobilebert_tf.paths import require
 
     data = Path(args.data)
@@ -101,7 +127,7 @@ def run(args) -> int:
     out.mkdir(parents=True, exist_ok=True)
     steps = Steps(out, args.force)
     q = args.quick
-    corpus = first_lines(train_split, QUICK_LINES, out) if q else train_split
+    corpus = corpus_head(train_split, QUICK_LINES, out) if q else train_split
     paths = {k: out / k for k in ("pretraining_data", "teacher", "student", "sst2", "tflite", "baseline",
                                   "heldout_data")}
 
@@ -144,7 +170,7 @@ def run(args) -> int:
         from mobilebert_tf.data.pretraining import PretrainingDataConfig, create_pretraining_data
         from mobilebert_tf.training.evaluation import evaluate_pretraining, load_pretraining_model
 
-        head = first_lines(test_split, HELDOUT_LINES, out)
+        head = corpus_head(test_split, HELDOUT_LINES, out)
         create_pretraining_data([str(head)], str(vocab), str(_fresh(paths["heldout_data"])),
                                 PretrainingDataConfig(seq_len=SEQ_LEN, max_predictions=10, dupe_factor=1,
                                                       seed=HELDOUT_SEED))
@@ -170,7 +196,7 @@ def run(args) -> int:
     def export_models():
         import tf_keras as keras
 
-        from export.exporter import DYNAMIC, export_tflite
+        from mobilebert_tf.export.exporter import DYNAMIC, export_tflite
         from mobilebert_tf import MobileBertForSequenceClassification
         from mobilebert_tf.tokenization import BertTokenizer
 
@@ -202,9 +228,9 @@ def run(args) -> int:
     steps("export float + int8 (student and baseline)", paths["tflite"] / "done", export_models)
 
     def benchmark():
-        from benchmarks.machine import machine_name
-        from benchmarks.host import measure_tflite
-        from benchmarks.inputs import real_inputs
+        from mobilebert_tf.benchmarks.machine import machine_name
+        from mobilebert_tf.benchmarks.host import measure_tflite
+        from mobilebert_tf.benchmarks.inputs import real_inputs
 
         rows = {}
         for name in (f"{who}_{mode}" for who in ("student", "baseline") for mode in ("none", INT8)):
@@ -239,19 +265,26 @@ def run(args) -> int:
     return 0
 
 
-def first_lines(path: Path, lines: int, out: Path) -> Path:
-    """The first ``lines`` lines of ``path``, written once into ``out`` (the held-out set, --quick's corpus)."""
-    head = out / f"{path.name}.head{lines}"
-    if not head.is_file():
-        text = path.read_text(encoding="utf-8").splitlines(keepends=True)[:lines]
-        atomic_write_text(head, "".join(text))
-    return head
-
-
 def sst2_length_feeds(vocab: Path, data: Path, n: int):
-    """The first ``n`` SST-2 dev sentences as feeds padded to SEQ_LEN and at their own length (same tokens)."""
-    from export.serving import signature_feed
-    from export.task_data import sst2_inputs
+    """The first ``n`` SST-2 dev sentences as feeds padded to SEQ_LEN and at their own length (same tokens).
+
+    Args:
+        vocab: Path. The BERT ``vocab.txt`` to tokenize with.
+        data: Path. The shared data folder (``glue/SST-2/dev.tsv``).
+        n: int. How many sentences.
+
+    Returns:
+        tuple. ``(fixed, own, lengths)``: ``fixed`` and ``own`` are lists of ``n`` TFLite signature feeds
+        (``ids``, ``mask``, ``segment_ids`` int32 arrays [1, SEQ_LEN] and [1, length]); ``lengths`` the
+        token count of each sentence (ints).
+
+    Example:
+        >>> fixed, own, lengths = sst2_length_feeds(vocab, data, 300)  # doctest: +SKIP
+        >>> own[0]["ids"].shape == (1, lengths[0])  # doctest: +SKIP
+        True
+    """
+    from mobilebert_tf.export.serving import signature_feed
+    from mobilebert_tf.export.task_data import sst2_inputs
     from mobilebert_tf.tokenization import BertTokenizer
 
     packed = sst2_inputs(BertTokenizer(str(vocab)), data, "dev", n, SEQ_LEN)
@@ -262,7 +295,22 @@ def sst2_length_feeds(vocab: Path, data: Path, n: int):
 
 def summary_record(out: Path, paths: dict, args, timings: dict) -> dict:
     """The summary's figures as data (summary.json): accuracies from the export reports, latencies, held-out
-    metrics, the settings and the step timings of this invocation."""
+    metrics, the settings and the step timings of this invocation.
+
+    Args:
+        out: Path. The artifact folder; reads ``latency.json`` and, if present, ``heldout.json``.
+        paths: dict. The demo's step folders (``paths["tflite"]`` holds the ``*.tflite.report.json`` files).
+        args: argparse.Namespace. The demo's flags (``quick``).
+        timings: dict. Step name -> seconds (``Steps.timings``).
+
+    Returns:
+        dict. ``command``, ``date``, ``machine``, ``settings``, ``accuracy`` (model -> report ``metric``),
+        ``latency``, ``heldout`` (None without ``heldout.json``) and ``step_seconds`` (rounded to 0.1 s).
+
+    Example:
+        >>> summary_record(Path("runs/demo"), paths, args, steps.timings)["settings"]["seq_len"]  # doctest: +SKIP
+        64
+    """
     latency = json.loads((out / "latency.json").read_text())
     reports = {}
     for path in sorted(paths["tflite"].glob("*.tflite.report.json")):
@@ -286,7 +334,26 @@ def summary_record(out: Path, paths: dict, args, timings: dict) -> dict:
 
 
 def summarize(out: Path, paths: dict) -> str:
-    """One table: accuracy float vs int8 (SST-2 dev, from the export reports), size, p50, speed-up."""
+    """One table: accuracy float vs int8 (SST-2 dev, from the export reports), size, p50, speed-up.
+
+    Followed, when their data is there, by the held-out MLM / NSP sentence (``heldout.json``), the
+    real-length latency table (fixed vs dynamic) and a note when the baseline's int8 model is slower
+    than its float one.
+
+    Args:
+        out: Path. The artifact folder; reads ``latency.json`` (required) and ``heldout.json``.
+        paths: dict. The demo's step folders (``paths["tflite"]`` holds the export reports).
+
+    Returns:
+        str. Markdown (``summary.md``), without a final newline.
+
+    Raises:
+        FileNotFoundError: ``out/latency.json`` is missing (the benchmark step has not run).
+
+    Example:
+        >>> print(summarize(Path("runs/demo"), paths))  # doctest: +SKIP
+        ## mobilebert demo summary (SST-2 dev, seq 64, batch 1, ...)
+    """
     from mobilebert_tf import MobileBertConfig
     from mobilebert_tf.flops import count_flops
 

@@ -43,7 +43,7 @@ import numpy as np
 
 from mobilebert_tf.data import DataError
 from mobilebert_tf.errors import UsageError
-from mobilebert_tf.fileio import atomic_write_json, path_errors
+from mobilebert_tf.fileio import atomic_write_json, atomic_write_text, path_errors
 
 MANIFEST_NAME = "manifest.json"
 MANIFEST_FORMAT = "mobilebert-tf/pretraining-tfrecord/v1"
@@ -202,6 +202,30 @@ def corpus_sentences(paths: Iterable[str | os.PathLike], fmt: str = "auto") -> l
             for s in doc:
                 out.append(" ".join(s.replace(WIKITEXT_UNK, " ").split()) if used == "wikitext" else s)
     return out
+
+
+
+def corpus_head(path: str | os.PathLike, lines: int, out_dir: str | os.PathLike) -> Path:
+    """The first ``lines`` lines of a corpus file, written once (atomically) into ``out_dir``.
+
+    Args:
+        path: a text corpus (e.g. a WikiText-2 split).
+        lines: how many lines to keep.
+        out_dir: where ``{name}.head{lines}`` goes; an existing one is reused.
+
+    Returns:
+        The path of the shortened copy.
+
+    Example:
+    >>> corpus_head("wikitext-2-wiki.test.tokens", 2000, "runs/demo")  # doctest: +SKIP
+    PosixPath('runs/demo/wikitext-2-wiki.test.tokens.head2000')
+    """
+    path = Path(path)
+    head = Path(out_dir) / f"{path.name}.head{lines}"
+    if not head.is_file():
+        text = path.read_text(encoding="utf-8").splitlines(keepends=True)[:lines]
+        atomic_write_text(head, "".join(text))
+    return head
 
 
 # -------------------------------------------------------------------------------------- instances
