@@ -22,7 +22,7 @@ import sys
 import time
 from pathlib import Path
 
-from mobilebert_tf.fileio import atomic_write_json, atomic_write_text
+from mobilebert_tf.benchmarks.report import write_report
 
 PADDED = 128
 
@@ -92,11 +92,7 @@ def main(argv=None) -> int:
     result["date"] = time.strftime("%Y-%m-%d")
     result["command"] = " ".join(["python -m mobilebert_tf.benchmarks.dynamic_calibration",
                                   *(sys.argv[1:] if argv is None else argv)])
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    atomic_write_json(out / "dynamic_calibration.json", result, indent=2)
-    atomic_write_text(out / "dynamic_calibration.md", markdown(result))
-    print(markdown(result))
+    write_report(args.out, "dynamic_calibration", result, markdown(result))
     return 0
 
 

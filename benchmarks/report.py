@@ -1,9 +1,31 @@
-"""Latency rows as a text table and a p50 bar chart (``mobilebert bench``, ``benchmarks/latency.py``)."""
+"""Latency rows as a text table and a p50 bar chart (``mobilebert bench``, ``benchmarks/latency.py``), and a
+report's JSON + Markdown pair (``write_report``)."""
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 from mobilebert_tf.errors import UsageError
+from mobilebert_tf.fileio import atomic_write_json, atomic_write_text
+
+
+def write_report(out, stem: str, result: dict, markdown: str) -> None:
+    """Write ``{stem}.json`` (``result``) and ``{stem}.md`` (``markdown``) into ``out`` atomically; print the Markdown.
+
+    Args:
+        out: the results folder (created if missing).
+        stem: the report's name, e.g. ``"runtime_options"``.
+        result: the measured data.
+        markdown: the report rendered from ``result``.
+
+    Example:
+    >>> write_report("benchmarks/results", "runtime_options", result, markdown(result))  # doctest: +SKIP
+    """
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    atomic_write_json(out / f"{stem}.json", result, indent=2)
+    atomic_write_text(out / f"{stem}.md", markdown)
+    print(markdown)
 
 
 def format_table(rows) -> str:

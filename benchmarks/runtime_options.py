@@ -36,7 +36,8 @@ from mobilebert_tf.benchmarks.host import measure
 from mobilebert_tf.benchmarks.inputs import real_inputs
 from mobilebert_tf.benchmarks.latency import GEMM_MODE, gemm_peak_for, nonzero_constants
 from mobilebert_tf.benchmarks.machine import ForeignLoad, finish, load_caveat, machine
-from mobilebert_tf.fileio import atomic_write_json, atomic_write_text
+from mobilebert_tf.benchmarks.report import write_report
+from mobilebert_tf.fileio import atomic_write_json
 
 SEQ = 128
 # (name, --quantize mode, per-channel weight scales)
@@ -178,9 +179,7 @@ def main(argv=None) -> int:
               "quick": args.quick, "gemm_peak": peak, "rows": measured, "date": time.strftime("%Y-%m-%d"),
               "command": " ".join(["python -m mobilebert_tf.benchmarks.runtime_options",
                                    *(sys.argv[1:] if argv is None else argv)])}
-    atomic_write_json(out / "runtime_options.json", result, indent=2)
-    atomic_write_text(out / "runtime_options.md", markdown(result))
-    print(markdown(result))
+    write_report(out, "runtime_options", result, markdown(result))
     return 0
 
 

@@ -198,3 +198,21 @@ def test_runtime_options_quick(tmp_path, shared_data):
     sizes = {r["export"]: r["size_mb"] for r in result["rows"]}
     assert sizes["fp16"] < sizes["float"] and sizes["dynamic"] < sizes["fp16"]
     assert "QUICK smoke run" in (tmp_path / "runtime_options.md").read_text()
+
+
+def test_dynamic_calibration_runs_the_three_gates(tmp_path, shared_data):
+    """benchmarks.dynamic_calibration on a 1-layer classifier directory: own-length, padded-128 and fixed-128
+    conversions, each through the exporter's gate on real SST-2 dev sentences; the report names all three."""
+    from mobilebert_tf import MobileBertConfig, MobileBertForSequenceClassification
+    from mobilebert_tf.benchmarks.dynamic_calibration import main
+
+    keras.utils.set_random_seed(0)
+    config = MobileBertConfig.from_preset("mobilebert_tiny", num_hidden_layers=1)
+    model = MobileBertForSequenceClassification(config, num_labels=2).build_with_dummy()
+    model.save_pretrained(tmp_path / "sst2", vocab_file=str(shared_data / "vocab" / "bert-base-uncased-vocab.txt"))
+    assert main(["--model", str(tmp_path / "sst2"), "--calibration-examples", "8", "--gate-examples", "16",
+                 "--data", str(shared_data), "--out", str(tmp_path)]) == 0
+    result = json.loads((tmp_path / "dynamic_calibration.json").read_text())
+    assert [r["calibration"] for r in result["rows"]] == ["own-length", "padded-128", "fixed-128"]
+    assert all(r["examples"] == 16 and 0.5 <= r["agreement"] <= 1.0 for r in result["rows"])
+    assert "own-length" in (tmp_path / "dynamic_calibration.md").read_text()
