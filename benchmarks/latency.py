@@ -157,22 +157,17 @@ def render(result: dict) -> str:
 
 
 def main(argv=None) -> int:
-    from mobilebert_tf.benchmarks.report import plot
+    from mobilebert_tf.argtypes import positive_int
     from mobilebert_tf.benchmarks.host import measure_tflite
     from mobilebert_tf.benchmarks.inputs import real_inputs
     from mobilebert_tf.benchmarks.machine import finish, load_caveat, machine
+    from mobilebert_tf.benchmarks.report import add_export_measure_flags, plot
     from mobilebert_tf.fileio import atomic_write_json, atomic_write_text
-    from mobilebert_tf.paths import default_data_dir
 
     p = argparse.ArgumentParser(description=__doc__)
-    p.add_argument("--out", default="benchmarks/results")
-    p.add_argument("--work", default="runs/latency", help="where the .tflite files go")
-    p.add_argument("--threads", type=int, default=2)
-    p.add_argument("--runs", type=int, default=30)
-    p.add_argument("--data", default=str(default_data_dir()))
+    add_export_measure_flags(p, "runs/latency")
+    p.add_argument("--runs", type=positive_int, default=30)
     p.add_argument("--quick", action="store_true", help="2-layer models (a smoke run, not a result)")
-    p.add_argument("--export-only", action="store_true", help="write the .tflite files, measure nothing")
-    p.add_argument("--reuse", action="store_true", help="measure the exports a previous run left in --work")
     p.add_argument("--gemm-peak", default=str(PEAK_FILE), help="the gemm_peak.json to compare with")
     p.add_argument("--render", metavar="LATENCY_JSON", help="only rewrite latency.md (in --out) from a latency.json")
     args = p.parse_args(argv)

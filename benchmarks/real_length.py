@@ -324,30 +324,23 @@ def plot(result: dict, path: str) -> None:
 
 
 def main(argv=None) -> int:
-    from mobilebert_tf.paths import default_data_dir
+    from mobilebert_tf.argtypes import positive_int
+    from mobilebert_tf.benchmarks.report import add_export_measure_flags
 
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--out", default="benchmarks/results")
-    p.add_argument("--work", default="runs/real_length", help="where the .tflite files go")
-    p.add_argument("--threads", type=int, default=2)
-    p.add_argument("--rounds", type=int, default=2)
-    p.add_argument("--examples", type=int, default=872, help="SST-2 dev sentences (default: all 872)")
-    p.add_argument("--length-runs", type=int, default=20, help="timed runs per point of the length curve")
+    add_export_measure_flags(p, "runs/real_length")
+    p.add_argument("--rounds", type=positive_int, default=2)
+    p.add_argument("--examples", type=positive_int, default=872, help="SST-2 dev sentences (default: all 872)")
+    p.add_argument("--length-runs", type=positive_int, default=20, help="timed runs per point of the length curve")
     p.add_argument("--warmup", type=int, default=5)
     p.add_argument("--max-other-load", type=float, default=0.5,
                    help="repeat a measurement once when other processes used more cores than this")
     p.add_argument("--presets", nargs="+", choices=PRESETS, default=list(PRESETS))
     p.add_argument("--modes", nargs="+", choices=MODES, default=list(MODES))
-    p.add_argument("--data", default=str(default_data_dir()))
     p.add_argument("--quick", action="store_true", help="1-layer models, 3 lengths, few runs (a smoke run)")
-    p.add_argument("--export-only", action="store_true", help="write the .tflite files, measure nothing")
-    p.add_argument("--reuse", action="store_true", help="measure the exports a previous run left in --work")
     args = p.parse_args(argv)
     if args.quick:
         args.examples, args.length_runs, args.rounds = min(args.examples, 8), min(args.length_runs, 3), 1
-    for name in ("threads", "rounds", "examples", "length_runs"):
-        if getattr(args, name) < 1:
-            p.error(f"--{name.replace('_', '-')} must be at least 1")
     out, work = Path(args.out), Path(args.work)
     out.mkdir(parents=True, exist_ok=True)
     work.mkdir(parents=True, exist_ok=True)

@@ -5,8 +5,32 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from mobilebert_tf.argtypes import positive_int
 from mobilebert_tf.errors import UsageError
 from mobilebert_tf.fileio import atomic_write_json, atomic_write_text
+from mobilebert_tf.paths import default_data_dir
+
+
+def add_export_measure_flags(parser, work: str) -> None:
+    """The flags of a report that exports models, then measures them (latency, real_length, runtime_options).
+
+    ``--out`` (results folder), ``--work`` (where the .tflite files go), ``--threads`` (>= 1), ``--data``,
+    and ``--export-only`` / ``--reuse``, which split the (single-core) exports from the measurements that
+    want an idle machine.
+
+    Args:
+        parser: the script's ``argparse.ArgumentParser``.
+        work: the default ``--work`` folder, e.g. ``"runs/latency"``.
+
+    Example:
+    >>> add_export_measure_flags(argparse.ArgumentParser(), "runs/latency")  # doctest: +SKIP
+    """
+    parser.add_argument("--out", default="benchmarks/results")
+    parser.add_argument("--work", default=work, help="where the .tflite files go")
+    parser.add_argument("--threads", type=positive_int, default=2)
+    parser.add_argument("--data", default=str(default_data_dir()))
+    parser.add_argument("--export-only", action="store_true", help="write the .tflite files, measure nothing")
+    parser.add_argument("--reuse", action="store_true", help="measure the exports a previous run left in --work")
 
 
 def write_report(out, stem: str, result: dict, markdown: str) -> None:

@@ -36,7 +36,8 @@ from mobilebert_tf.benchmarks.host import measure
 from mobilebert_tf.benchmarks.inputs import real_inputs
 from mobilebert_tf.benchmarks.latency import GEMM_MODE, gemm_peak_for, nonzero_constants
 from mobilebert_tf.benchmarks.machine import ForeignLoad, finish, load_caveat, machine
-from mobilebert_tf.benchmarks.report import write_report
+from mobilebert_tf.argtypes import positive_int
+from mobilebert_tf.benchmarks.report import add_export_measure_flags, write_report
 from mobilebert_tf.fileio import atomic_write_json
 
 SEQ = 128
@@ -76,6 +77,7 @@ def export_models(work: Path, data_dir, quick: bool, reuse: bool) -> list[dict]:
     vocab = str(bert_vocab(data_dir))
     base = ExportOptions(seq_len=SEQ, tokenizer=BertTokenizer(vocab), vocab_file=vocab, data_dir=data_dir,
                          gate_examples=8, calibration_examples=32, allow_accuracy_drop=True, progress=False)
+    gflops = count_flops(config, SEQ).total() / 1e9
     rows = []
     for name, quantize, per_channel in EXPORTS:
         path = work / f"mobilebert_{name.replace(' ', '_')}.tflite"
@@ -83,7 +85,7 @@ def export_models(work: Path, data_dir, quick: bool, reuse: bool) -> list[dict]:
         r = export_tflite(model, "classifier", path, base, quantize=quantize, per_channel=per_channel)
         print(f"exported {path.name} in {time.perf_counter() - start:.0f} s", flush=True)
         rows.append({"name": name, "quantize": quantize, "per_channel": per_channel, "path": str(path),
-                     "gflops": count_flops(config, SEQ).total() / 1e9, "size_mb": r.size_bytes / 1e6,
+                     "gflops": gflops, "size_mb": r.size_bytes / 1e6,
                      "gate_agreement": r.report["agreement"], "quick": quick})
     atomic_write_json(record, rows, indent=1)
     return rows
@@ -145,18 +147,11 @@ def markdown(result: dict) -> str:
 
 def main(argv=None) -> int:
     """``python -m mobilebert_tf.benchmarks.runtime_options``: export, measure, write runtime_options.{json,md}."""
-    from mobilebert_tf.paths import default_data_dir
-
     p = argparse.ArgumentParser(prog="python -m mobilebert_tf.benchmarks.runtime_options",
                                 description=__doc__.split("\n\n")[0])
-    p.add_argument("--out", default="benchmarks/results")
-    p.add_argument("--work", default="runs/runtime_options", help="where the .tflite files go")
-    p.add_argument("--threads", type=int, default=2)
-    p.add_argument("--rounds", type=int, default=3)
-    p.add_argument("--runs", type=int, default=30)
-    p.add_argument("--data", default=str(default_data_dir()))
-    p.add_argument("--export-only", action="store_true", help="write the .tflite files, measure nothing")
-    p.add_argument("--reuse", action="store_true", help="measure the exports a previous run left in --work")
+    add_export_measure_flags(p, "runs/runtime_options")
+    p.add_argument("--rounds", type=positive_int, default=3)
+    p.add_argument("--runs", type=positive_int, default=30)
     p.add_argument("--quick", action="store_true", help="2-layer model, 1 round, 5 runs (a smoke run)")
     args = p.parse_args(argv)
     if args.quick:
